@@ -1,0 +1,22 @@
+"""Datasets as in-memory tensors and fast batch iteration."""
+
+from deepnotes.data.batches import Batches, eval_batches
+from deepnotes.data.idx import read_idx, read_idx_pair, write_idx
+from deepnotes.data.images import (
+    FASHION_CLASSES,
+    FASHION_MEAN,
+    FASHION_STD,
+    download_fashion_mnist,
+    fashion_mnist_source,
+    load_fashion_mnist,
+    load_mnist,
+    mnist_source,
+)
+from deepnotes.data.toy import load_digits, make_blobs, make_moons, make_ring
+
+__all__ = [
+    "Batches", "eval_batches", "read_idx", "read_idx_pair", "write_idx", "FASHION_CLASSES",
+    "FASHION_MEAN", "FASHION_STD", "download_fashion_mnist", "fashion_mnist_source",
+    "load_fashion_mnist", "load_mnist", "mnist_source", "load_digits", "make_blobs",
+    "make_moons", "make_ring",
+]

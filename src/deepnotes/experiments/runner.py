@@ -1,0 +1,187 @@
+"""Run one experiment into a run folder: config, Fabric launch, signals, summary.json.
+
+This is the library function behind ``deepnotes run``; tests and the report call it too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import os
+import platform
+import shlex
+import signal
+import sys
+import time
+import typing
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from deepnotes.engine.run import RunContext, RunInterrupted, write_json
+from deepnotes.experiments.base import TIERS, Experiment, Result
+from deepnotes.experiments.registry import get
+
+PRECISIONS = ("32-true", "64-true", "bf16-mixed", "16-mixed", "bf16-true")
+
+
+def _new_run_dir(out: Path, name: str, seed: int) -> Path:
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path(out) / name / f"{stamp}-s{seed}"
+    path, i = base, 1
+    while path.exists():
+        path = base.with_name(f"{base.name}-{i}")
+        i += 1
+    path.mkdir(parents=True)
+    return path
+
+
+def _env_info(devices: int, precision: str) -> dict[str, Any]:
+    import lightning
+    import numpy
+
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "lightning": lightning.__version__,
+        "numpy": numpy.__version__,
+        "cpu_count": os.cpu_count(),
+        "cuda": torch.cuda.is_available(),
+        "devices": devices,
+        "precision": precision,
+    }
+
+
+def config_from_dict(cls: type, values: dict[str, Any]) -> Any:
+    """Rebuild a config dataclass from JSON (lists back to tuples where the field says so)."""
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in values:
+            continue
+        v = values[f.name]
+        if typing.get_origin(hints[f.name]) is tuple and isinstance(v, list):
+            v = tuple(v)
+        kwargs[f.name] = v
+    return cls(**kwargs)
+
+
+def _worker(fabric, name: str, cfg: Any, run_dir: str, seed: int, tier: str, resume: bool,
+            stop_at_step: int | None) -> dict[str, Any]:
+    exp = get(name)
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // fabric.world_size))
+    fabric.seed_everything(seed, verbose=False)
+    ctx = RunContext(Path(run_dir), fabric, seed=seed, tier=tier, resume=resume,
+                     stop_at_step=stop_at_step)
+
+    def on_signal(signum, _frame):
+        ctx.interrupt_signal = signum
+
+    previous = {}
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, on_signal)
+    t0 = time.perf_counter()
+    try:
+        result = exp.run(cfg, ctx)
+    finally:
+        ctx.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    wall = time.perf_counter() - t0
+    if ctx.interrupt_signal is not None:
+        # The signal arrived after the last loop; the work is finished, so finish the run.
+        pass
+    summary = make_summary(exp, tier, seed, result, wall)
+    if fabric.global_rank == 0:
+        write_json(Path(run_dir) / "summary.json", summary)
+    return summary
+
+
+def make_summary(exp: Experiment, tier: str, seed: int, result: Result, wall: float) -> dict:
+    if not isinstance(result, Result):
+        raise TypeError(f"experiment {exp.name!r} returned {type(result).__name__}, not Result")
+    return {
+        "experiment": exp.name,
+        "sections": list(exp.sections),
+        "tier": tier,
+        "seed": seed,
+        "data": result.data,
+        "metrics": {k: float(v) for k, v in result.metrics.items()},
+        "claims": [c.to_dict() for c in result.claims],
+        "wall_seconds": round(wall, 3),
+    }
+
+
+def run_experiment(
+    name: str,
+    tier: str = "quick",
+    seed: int = 0,
+    out: Path | str = "runs",
+    devices: int = 1,
+    precision: str = "32-true",
+    overrides: Iterable[str] = (),
+    accelerator: str = "auto",
+    stop_at_step: int | None = None,
+) -> tuple[Path, dict[str, Any]]:
+    """Run experiment ``name`` into a new folder under ``out``; returns (folder, summary)."""
+    exp = get(name)
+    if tier not in TIERS:
+        raise ValueError(f"unknown tier {tier!r}; expected one of {list(TIERS)}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; expected one of {list(PRECISIONS)}")
+    if devices < 1:
+        raise ValueError(f"devices must be >= 1, got {devices}")
+    cfg = exp.config_for(tier, overrides)
+    run_dir = _new_run_dir(Path(out), name, seed)
+    write_json(run_dir / "config.json", {
+        "experiment": name, "tier": tier, "seed": seed, "devices": devices,
+        "precision": precision, "accelerator": accelerator, "overrides": list(overrides),
+        "config": dataclasses.asdict(cfg),
+    })
+    (run_dir / "command.txt").write_text(shlex.join(["deepnotes", *sys.argv[1:]]) + "\n"
+                                         if Path(sys.argv[0]).name == "deepnotes"
+                                         else f"run_experiment({name!r}, tier={tier!r}, "
+                                              f"seed={seed}, overrides={list(overrides)!r})\n")
+    write_json(run_dir / "env.json", _env_info(devices, precision))
+    summary = _launch(name, cfg, run_dir, seed, tier, devices, precision, accelerator,
+                      resume=False, stop_at_step=stop_at_step)
+    return run_dir, summary
+
+
+def resume_experiment(run_dir: Path | str, stop_at_step: int | None = None
+                      ) -> tuple[Path, dict[str, Any]]:
+    """Continue the interrupted run in ``run_dir`` with its saved config."""
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.json"
+    if not config_path.is_file():
+        raise ValueError(f"{run_dir} is not a run folder: no config.json. Pass the folder that "
+                         f"'deepnotes run' printed, e.g. runs/NAME/20260101-120000-s0")
+    saved = json.loads(config_path.read_text())
+    exp = get(saved["experiment"])
+    cfg = config_from_dict(exp.config, saved["config"])
+    summary = _launch(saved["experiment"], cfg, run_dir, saved["seed"], saved["tier"],
+                      saved["devices"], saved["precision"], saved.get("accelerator", "auto"),
+                      resume=True, stop_at_step=stop_at_step)
+    return run_dir, summary
+
+
+def _launch(name, cfg, run_dir, seed, tier, devices, precision, accelerator, resume,
+            stop_at_step):
+    from lightning.fabric import Fabric
+
+    if devices > 1:
+        fabric = Fabric(accelerator=accelerator, devices=devices, precision=precision,
+                        strategy="ddp_spawn")
+        return fabric.launch(_worker, name, cfg, str(run_dir), seed, tier, resume, stop_at_step)
+    fabric = Fabric(accelerator=accelerator, devices=1, precision=precision)
+    return _worker(fabric, name, cfg, str(run_dir), seed, tier, resume, stop_at_step)
+
+
+__all__ = ["run_experiment", "resume_experiment", "RunInterrupted", "config_from_dict"]
