@@ -20,6 +20,7 @@ import os
 import shutil
 import tempfile
 import urllib.request
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +55,15 @@ def candidate_dirs(name: str, root: str | Path | None = None) -> list[tuple[str,
     """``(how, folder)`` in search order for dataset ``name`` ("fashion-mnist" or "mnist")."""
     dirs: list[tuple[str, Path]] = []
     if root is not None:
-        dirs.append(("--data-dir", Path(root)))
+        dirs.append(("root argument", Path(root)))
+    cli_dir = os.environ.get("DEEPNOTES_DATA_DIR")  # set by `deepnotes --data-dir`
+    if cli_dir:
+        # The folder itself may hold Fashion-MNIST (the default dataset); any dataset may sit
+        # in a subfolder named after it. MNIST files are never taken from the folder itself:
+        # their names are the same as Fashion-MNIST's.
+        if name == "fashion-mnist":
+            dirs.append(("--data-dir", Path(cli_dir)))
+        dirs.append(("--data-dir", Path(cli_dir) / name))
     env = os.environ.get("DEEPNOTES_DATA")
     if env:
         dirs.append(("$DEEPNOTES_DATA", Path(env) / name))
@@ -87,8 +96,6 @@ def find_idx(name: str, split: str, root: str | Path | None = None
         files = _split_files(folder, split)
         if files is not None:
             return files[0], files[1], f"{how}: {folder}"
-    if root is not None:
-        pass
     return None
 
 
@@ -128,13 +135,27 @@ def load_fashion_mnist(split: str = "train", root: str | Path | None = None
     """
     found = _load("fashion-mnist", split, root)
     if found is None:
+        if substituting():
+            warnings.warn(f"Fashion-MNIST missing: substituting {mnist_source()}",
+                          stacklevel=2)
+            return load_mnist(split)
         raise FileNotFoundError(missing_fashion_message(root))
     return found[0], found[1]
 
 
+def substituting() -> bool:
+    """True when ``$DEEPNOTES_SUBSTITUTE_DATA=1`` (set by ``deepnotes report`` unless told
+    otherwise): a missing Fashion-MNIST is then replaced by MNIST, and every source string
+    says so."""
+    return os.environ.get("DEEPNOTES_SUBSTITUTE_DATA") == "1"
+
+
 def fashion_mnist_source(root=None) -> str | None:
+    """Where Fashion-MNIST comes from, the substitute if one is in use, or ``None``."""
     found = find_idx("fashion-mnist", "train", root)
-    return None if found is None else found[2]
+    if found is None:
+        return f"SUBSTITUTE for missing Fashion-MNIST: {mnist_source()}" if substituting() else None
+    return found[2]
 
 
 def _md5(path: Path) -> str:

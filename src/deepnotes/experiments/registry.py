@@ -6,7 +6,7 @@ A duplicate name raises.
 
 from __future__ import annotations
 
-from deepnotes.experiments import ch01, ch02, ch03, ch04, ch09
+from deepnotes.experiments import ch01, ch02, ch03, ch04, ch09, mlp_fashion
 from deepnotes.experiments.base import Experiment
 
 
@@ -23,6 +23,7 @@ REGISTRY: dict[str, Experiment] = _build(
     [
         *ch01.EXPERIMENTS,
         *ch02.EXPERIMENTS,
+        mlp_fashion.EXPERIMENT,
         *ch03.EXPERIMENTS,
         *ch04.EXPERIMENTS,
         *ch09.EXPERIMENTS,

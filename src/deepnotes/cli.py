@@ -1,0 +1,172 @@
+"""The ``deepnotes`` command: list, run, report, data. Each subcommand is a plain function."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Executable companion to the notes 'Intro to Deep Learning (67822)'.")
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@app.callback()
+def _global(
+    data_dir: Annotated[Path | None, typer.Option(
+        "--data-dir", help="Folder with the dataset files (searched first).")] = None,
+) -> None:
+    if data_dir is not None:
+        if not data_dir.is_dir():
+            _fail(f"--data-dir {data_dir} is not a folder")
+        os.environ["DEEPNOTES_DATA_DIR"] = str(data_dir.resolve())
+
+
+@app.command("list")
+def list_experiments() -> None:
+    """Print the map: notes section, experiment, module, test."""
+    from deepnotes.experiments.registry import REGISTRY
+
+    rows = [("section", "experiment", "module", "test")]
+    for exp in REGISTRY.values():
+        rows.append((", ".join(exp.sections), exp.name, exp.module, exp.test))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for i, row in enumerate(rows):
+        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        if i == 0:
+            typer.echo("  ".join("-" * w for w in widths))
+
+
+def _print_summary(run_dir: Path, summary: dict) -> None:
+    typer.echo(f"\n{summary['experiment']} ({summary['tier']}, seed {summary['seed']}) "
+               f"in {summary['wall_seconds']:.1f}s -> {run_dir}")
+    for key, value in summary["metrics"].items():
+        typer.echo(f"  {key:<28} {value:.6g}")
+    for claim in summary["claims"]:
+        verdict = "HOLDS" if claim["holds"] else "FAILS"
+        typer.echo(f"  [{verdict}] {claim['statement']}  ({claim['name']} = {claim['value']:.6g}"
+                   f" {claim['op']} {claim['threshold']:.6g})")
+
+
+@app.command()
+def run(
+    name: Annotated[str | None, typer.Argument(help="Experiment name (see `deepnotes list`).")]
+    = None,
+    overrides: Annotated[list[str] | None, typer.Argument(
+        help="Config overrides key=value, type-checked against the config.")] = None,
+    tier: Annotated[str, typer.Option(help="smoke | quick | full")] = "quick",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    out: Annotated[Path, typer.Option(help="Folder for run folders.")] = Path("runs"),
+    devices: Annotated[int, typer.Option(help="Number of devices (processes; DDP if > 1).")]
+    = 1,
+    precision: Annotated[str, typer.Option(
+        help="32-true | 64-true | bf16-mixed | 16-mixed | bf16-true")] = "32-true",
+    accelerator: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    resume: Annotated[Path | None, typer.Option(
+        help="Continue the interrupted run in this folder.")] = None,
+) -> None:
+    """Run one experiment into runs/NAME/<time>-s<seed>/ and print its claims."""
+    from deepnotes.engine.checkpoint import CheckpointError
+    from deepnotes.engine.run import NonFiniteLoss, RunInterrupted
+    from deepnotes.experiments.runner import resume_experiment, run_experiment
+
+    try:
+        if resume is not None:
+            if name is not None or overrides:
+                _fail("--resume takes the saved config; give no experiment name or overrides")
+            run_dir, summary = resume_experiment(resume)
+        else:
+            if name is None:
+                _fail("give an experiment name (see `deepnotes list`) or --resume RUN_DIR")
+            run_dir, summary = run_experiment(
+                name, tier=tier, seed=seed, out=out, devices=devices, precision=precision,
+                overrides=overrides or [], accelerator=accelerator)
+    except RunInterrupted as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(130) from None
+    except NonFiniteLoss as exc:
+        _fail(str(exc), code=3)
+    except (ValueError, FileNotFoundError, CheckpointError) as exc:
+        _fail(str(exc))
+    _print_summary(run_dir, summary)
+
+
+@app.command()
+def report(
+    tier: Annotated[str, typer.Option(help="Tier to run every experiment at.")] = "quick",
+    only: Annotated[list[str] | None, typer.Option(
+        help="Only these experiments (repeatable).")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for run folders.")] = Path("runs"),
+    reports: Annotated[Path, typer.Option(help="Where to write index.html.")] = Path("reports"),
+    reuse: Annotated[bool, typer.Option(
+        help="Render existing run folders instead of running.")] = False,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    substitute_data: Annotated[bool, typer.Option(
+        help="If Fashion-MNIST is missing, substitute MNIST (said in every output).")] = True,
+) -> None:
+    """Run every experiment (or read existing runs) and write reports/index.html + summary.md."""
+    from deepnotes.report import build_report
+
+    if substitute_data:
+        os.environ["DEEPNOTES_SUBSTITUTE_DATA"] = "1"
+
+    try:
+        result = build_report(tier=tier, only=only or None, runs=out, reports=reports,
+                              reuse=reuse, seed=seed, echo=lambda m: typer.echo(m, err=True))
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    typer.echo(f"wrote {result.html} and {result.markdown}: {result.holds}/{result.claims} "
+               f"claims hold, {len(result.errors)} experiment(s) failed to run")
+    if result.errors:
+        for name, err in result.errors.items():
+            typer.echo(f"  {name}: {err}", err=True)
+        raise typer.Exit(1)
+
+
+@app.command()
+def data(
+    download: Annotated[bool, typer.Option(
+        help="Download Fashion-MNIST into the user cache (checksummed).")] = False,
+) -> None:
+    """Say which datasets are present and how to get the missing ones."""
+    from deepnotes.data.images import (
+        download_fashion_mnist,
+        fashion_mnist_source,
+        missing_fashion_message,
+        mnist_source,
+    )
+
+    if download:
+        try:
+            dest = download_fashion_mnist()
+        except OSError as exc:
+            _fail(f"download failed ({exc}); no network? Use one of the offline ways below.\n"
+                  + missing_fashion_message())
+        typer.echo(f"Fashion-MNIST downloaded and verified in {dest}")
+    source = fashion_mnist_source()
+    if source:
+        typer.echo(f"Fashion-MNIST (60k/10k): present ({source})")
+    else:
+        typer.echo("Fashion-MNIST: MISSING\n" + missing_fashion_message())
+    typer.echo(f"MNIST: {mnist_source()}")
+    typer.echo("8x8 digits (scikit-learn): present (ships with scikit-learn)")
+    typer.echo("toy 2-D sets (moons, blobs, ring of Gaussians): generated on demand")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
