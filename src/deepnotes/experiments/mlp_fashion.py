@@ -111,5 +111,5 @@ EXPERIMENT = Experiment(
     },
     run=run,
     module=__name__,
-    test="tests/test_experiments_engine.py",
+    test="tests/test_runs.py",
 )

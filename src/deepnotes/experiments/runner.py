@@ -70,9 +70,11 @@ def config_from_dict(cls: type, values: dict[str, Any]) -> Any:
     return cls(**kwargs)
 
 
-def _worker(fabric, name: str, cfg: Any, run_dir: str, seed: int, tier: str, resume: bool,
-            stop_at_step: int | None) -> dict[str, Any]:
+def _worker(fabric, name: str, cfg_values: dict[str, Any], run_dir: str, seed: int, tier: str,
+            resume: bool, stop_at_step: int | None) -> dict[str, Any]:
     exp = get(name)
+    # The config travels as a plain dict: Fabric's launcher refuses frozen dataclasses.
+    cfg = config_from_dict(exp.config, cfg_values)
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // fabric.world_size))
     fabric.seed_everything(seed, verbose=False)
     ctx = RunContext(Path(run_dir), fabric, seed=seed, tier=tier, resume=resume,
@@ -95,9 +97,6 @@ def _worker(fabric, name: str, cfg: Any, run_dir: str, seed: int, tier: str, res
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     wall = time.perf_counter() - t0
-    if ctx.interrupt_signal is not None:
-        # The signal arrived after the last loop; the work is finished, so finish the run.
-        pass
     summary = make_summary(exp, tier, seed, result, wall)
     if fabric.global_rank == 0:
         write_json(Path(run_dir) / "summary.json", summary)
@@ -176,6 +175,7 @@ def _launch(name, cfg, run_dir, seed, tier, devices, precision, accelerator, res
             stop_at_step):
     from lightning.fabric import Fabric
 
+    cfg = dataclasses.asdict(cfg)
     if devices > 1:
         fabric = Fabric(accelerator=accelerator, devices=devices, precision=precision,
                         strategy="ddp_spawn")
