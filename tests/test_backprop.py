@@ -65,7 +65,9 @@ def _train_from_zero(activation, steps=60, lr=0.5):
 
 
 def test_zero_initialization_keeps_hidden_units_identical():
-    """Erratum Algorithm 1 (sec. 2.5.2): theta <- 0 never breaks the symmetry of hidden units."""
+    """Erratum Algorithm 1 (sec. 2.5.2): from theta = 0 every hidden unit gets the same update,
+    so they stay identical (exactly, up to rounding; the manual-backprop experiment shows that
+    over thousands of steps the unstable symmetric state amplifies those rounding errors)."""
     sig = _train_from_zero("sigmoid")
     W1, b1, W2 = sig.linears[0].weight, sig.linears[0].bias, sig.linears[1].weight
     assert W1.abs().max() > 1e-3  # it did learn something ...

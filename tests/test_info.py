@@ -211,3 +211,62 @@ def test_logit_helpers_finite_for_extreme_and_masked_logits():
     torch.testing.assert_close(h, torch.tensor([0.0, 1.0]))
     (grad,) = torch.autograd.grad(ce.sum() + h.sum(), z)
     assert torch.isfinite(grad).all()
+
+
+# ----------------------------------------------------------------------------- notes errata
+
+
+def test_minimizing_cross_entropy_not_its_negative():
+    """Erratum sec. 1.1.1: the last line reads argmin_w -E_p log(1/q) = H(p, q). But
+    -E_p log(1/q) = E_p log q = -H(p, q); its argmin maximizes the cross-entropy. The MLE is
+    argmin_w E_p log(1/q) = argmin_w H(p, q)."""
+    p = torch.tensor([0.7, 0.2, 0.1], dtype=torch.float64)
+    q = torch.tensor([0.5, 0.3, 0.2], dtype=torch.float64)
+    notes_objective = -(p * torch.log2(1 / q)).sum()
+    assert notes_objective.item() == pytest.approx(-info.cross_entropy(p, q).item())
+
+    def descend(sign):
+        theta = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+        for _ in range(2000):
+            ce = info.cross_entropy_from_logits(p, theta)
+            (g,) = torch.autograd.grad(sign * ce, theta)
+            with torch.no_grad():
+                theta -= 1.0 * g
+        return torch.softmax(theta.detach(), 0)
+
+    torch.testing.assert_close(descend(+1.0), p, rtol=0, atol=1e-8)  # argmin H(p, q) = p
+    q_notes = descend(-1.0)  # argmin -H(p, q): runs away from the data
+    assert info.cross_entropy(p, q_notes).item() > 10 * info.entropy(p).item()
+    assert q_notes.argmax().item() == p.argmin().item()
+
+
+def _huffman_lengths(p: list[float]) -> list[int]:
+    """Code-word lengths of a binary Huffman code (reference algorithm, tiny alphabets)."""
+    import heapq
+
+    heap = [(pi, i, [i]) for i, pi in enumerate(p)]
+    heapq.heapify(heap)
+    lengths = [0] * len(p)
+    counter = len(p)
+    while len(heap) > 1:
+        a, _, sa = heapq.heappop(heap)
+        b, _, sb = heapq.heappop(heap)
+        for s in sa + sb:
+            lengths[s] += 1
+        heapq.heappush(heap, (a + b, counter, sa + sb))
+        counter += 1
+    return lengths
+
+
+@pytest.mark.parametrize("p", [[0.9, 0.1], [0.5, 0.25, 0.125, 0.125], [0.4, 0.3, 0.2, 0.1]])
+def test_entropy_bounds_the_code_length_but_is_not_it(p):
+    """Erratum sec. 1.1: data "can only be compressed to a size that is exactly the entropy".
+    The source-coding theorem gives H <= expected length < H + 1 for the best symbol code;
+    equality needs dyadic probabilities (the middle case), e.g. p = (0.9, 0.1) has H = 0.47
+    bits but every code spends at least 1 bit per symbol."""
+    lengths = _huffman_lengths(p)
+    expected = sum(pi * li for pi, li in zip(p, lengths, strict=True))
+    h = info.entropy(torch.tensor(p, dtype=torch.float64)).item()
+    assert h - 1e-12 <= expected < h + 1
+    dyadic = all(math.log2(pi).is_integer() for pi in p)
+    assert (abs(expected - h) < 1e-12) == dyadic

@@ -1,0 +1,178 @@
+"""The perceptron rule converges on separable data within Novikoff's bound, and never on XOR.
+
+Notes sec. 2.1. Three checks:
+
+1. separable 2-D data built with a known margin (points closer than ``margin`` to a fixed line
+   are removed), for several margins, and the Iris setosa/versicolor pair (real data,
+   linearly separable): the rule stops, and its number of updates is at most
+   ``(R / gamma)^2`` (Novikoff 1962), with ``gamma`` the margin of a maximum-margin separator
+   found by a linear SVM (any separator gives a valid bound; the SVM's is the tightest we can
+   get), measured in the same augmented space ``x~ = (x, 1)`` the rule runs in;
+2. the four XOR points: no pass over the data is ever clean within a large epoch budget
+   (no line separates them, so the rule cannot stop).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from deepnotes.experiments.base import Claim, Experiment, Result
+from deepnotes.experiments.threads import one_thread
+
+NOVIKOFF_RATIO_MAX = 1.0  # updates / (R/gamma)^2: the theorem's bound itself
+
+
+@dataclass(frozen=True)
+class Config:
+    n_points: int = 400
+    margins: tuple[float, ...] = (0.4, 0.2, 0.1, 0.05, 0.025)
+    max_epochs: int = 20_000
+    xor_epochs: int = 10_000
+    shuffle: bool = True  # visit examples in a new random order every pass
+
+
+def _separable_points(n: int, margin: float, generator: torch.Generator):
+    """Uniform points in [-1, 1]^2 labelled by a random line, none closer than ``margin``."""
+    angle = 2 * math.pi * torch.rand((), generator=generator, dtype=torch.float64)
+    u = torch.stack([torch.cos(angle), torch.sin(angle)])
+    b = 0.2
+    kept: list[torch.Tensor] = []
+    while sum(len(k) for k in kept) < n:
+        x = 2 * torch.rand(4 * n, 2, generator=generator, dtype=torch.float64) - 1
+        kept.append(x[(x @ u + b).abs() >= margin])
+    x = torch.cat(kept)[:n]
+    y = torch.sign(x @ u + b)
+    return x, y, torch.cat([u, torch.tensor([b], dtype=torch.float64)])
+
+
+def _svm_separator(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Approximately maximum-margin (w, b): hard-margin linear SVM on x~ = (x, 1)."""
+    from sklearn.svm import LinearSVC
+
+    x_aug = np.hstack([x.numpy(), np.ones((len(x), 1))])
+    svm = LinearSVC(C=1e5, loss="hinge", fit_intercept=False, max_iter=200_000, tol=1e-8)
+    svm.fit(x_aug, y.numpy())
+    return torch.from_numpy(svm.coef_[0].copy())
+
+
+def _check(name, x, y, design_sep, cfg, generator):
+    from deepnotes.nn import Perceptron, novikoff_bound
+
+    result = Perceptron(max_epochs=cfg.max_epochs).fit(
+        x, y, generator=generator if cfg.shuffle else None)
+    svm = novikoff_bound(x, y, _svm_separator(x, y))
+    row = {"name": name, "n": len(x), "updates": result.updates, "epochs": result.epochs,
+           "converged": result.converged, "radius": svm.radius, "gamma": svm.margin,
+           "bound": svm.bound}
+    if design_sep is not None:
+        row["bound_design"] = novikoff_bound(x, y, design_sep).bound
+    return row
+
+
+def run(cfg: Config, ctx) -> Result:
+    with one_thread():
+        return _run(cfg, ctx)
+
+
+def _run(cfg: Config, ctx) -> Result:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.datasets import load_iris
+
+    from deepnotes.nn import Perceptron
+
+    gen = ctx.generator(1)
+    rows = []
+    for margin in cfg.margins:
+        x, y, sep = _separable_points(cfg.n_points, margin, gen)
+        rows.append(_check(f"synthetic margin {margin}", x, y, sep, cfg, gen))
+        if margin == cfg.margins[-1]:
+            example = (x, y)
+    iris = load_iris()
+    pair = iris.target < 2  # setosa (0) vs versicolor (1): linearly separable
+    x_iris = torch.from_numpy(iris.data[pair]).double()
+    y_iris = torch.from_numpy(2.0 * iris.target[pair] - 1)
+    rows.append(_check("iris setosa/versicolor", x_iris, y_iris, None, cfg, gen))
+
+    xor_x = torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]], dtype=torch.float64)
+    xor_y = torch.tensor([-1.0, 1.0, 1.0, -1.0], dtype=torch.float64)
+    xor = Perceptron(max_epochs=cfg.xor_epochs).fit(
+        xor_x, xor_y, generator=gen if cfg.shuffle else None)
+
+    for i, row in enumerate(rows):
+        ctx.log(i, phase="separable", updates=row["updates"], bound=row["bound"],
+                converged=float(row["converged"]))
+    worst_ratio = max(r["updates"] / r["bound"] for r in rows)
+    all_converged = float(all(r["converged"] for r in rows))
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10.5, 4))
+    x, y = example
+    p = Perceptron(max_epochs=cfg.max_epochs)
+    p.fit(x, y, generator=gen if cfg.shuffle else None)
+    ax1.scatter(x[:, 0].numpy(), x[:, 1].numpy(), c=y.numpy(), cmap="coolwarm", s=8)
+    line = torch.linspace(-1, 1, 2, dtype=torch.float64)
+    w, b = p.weight, p.bias
+    ax1.plot(line.numpy(), (-(w[0] * line + b) / w[1]).numpy(), "k-",
+             label="perceptron boundary")
+    ax1.set(xlim=(-1, 1), ylim=(-1, 1), aspect="equal",
+            title=f"separable data, margin {cfg.margins[-1]}")
+    ax1.legend(loc="lower left", fontsize=8)
+    bounds = [r["bound"] for r in rows]
+    ax2.loglog(bounds, [r["updates"] for r in rows], "o", label="updates made")
+    lo, hi = min(bounds) / 2, max(bounds) * 2
+    ax2.loglog([lo, hi], [lo, hi], "k--", lw=0.8, label="Novikoff bound $(R/\\gamma)^2$")
+    for r in rows:
+        ax2.annotate(r["name"].replace("synthetic ", ""), (r["bound"], r["updates"]),
+                     fontsize=7)
+    ax2.set(xlabel="$(R/\\gamma)^2$ from the SVM separator", ylabel="perceptron updates",
+            title=f"XOR: {'converged' if xor.converged else 'no clean pass'} in "
+                  f"{xor.epochs} epochs ({xor.updates} updates)")
+    ax2.legend(fontsize=8)
+    ctx.figure(fig, "perceptron")
+
+    metrics = {"worst_updates_over_bound": worst_ratio, "separable_converged": all_converged,
+               "xor_converged": float(xor.converged), "xor_updates": float(xor.updates),
+               "xor_epochs": float(xor.epochs)}
+    for r in rows:
+        key = r["name"].replace(" ", "_").replace("/", "_")
+        metrics[f"{key}_updates"] = float(r["updates"])
+        metrics[f"{key}_bound"] = r["bound"]
+        if "bound_design" in r:  # the looser bound from the line the data was built with
+            metrics[f"{key}_bound_design"] = r["bound_design"]
+    return Result(
+        metrics=metrics,
+        claims=[
+            Claim("separable_converged", "On every linearly separable set the rule reaches a "
+                  "pass without mistakes (1 = all converged).", all_converged, ">=", 1.0),
+            Claim("updates_over_novikoff_bound", "The number of updates never exceeds "
+                  "(R/gamma)^2 (worst ratio over the separable sets).", worst_ratio, "<=",
+                  NOVIKOFF_RATIO_MAX),
+            Claim("xor_converged", f"On XOR the rule never makes a clean pass within "
+                  f"{cfg.xor_epochs} epochs (1 = converged).", float(xor.converged), "<", 0.5),
+        ],
+        data={"name": "synthetic 2-D separable sets (margins by design), Iris setosa vs "
+                      "versicolor (100 flowers, 4 features), XOR (4 points)",
+              "synthetic_points": cfg.n_points, "iris": int(pair.sum())},
+    )
+
+
+EXPERIMENT = Experiment(
+    name="perceptron",
+    sections=("2.1",),
+    claim="The perceptron rule converges on separable data within Novikoff's bound "
+          "(R/gamma)^2 updates and never converges on XOR.",
+    config=Config,
+    presets={"smoke": Config(n_points=100, margins=(0.2,), xor_epochs=500),
+             "quick": Config(),
+             "full": Config(n_points=2000, margins=(0.4, 0.2, 0.1, 0.05, 0.025, 0.0125),
+                            max_epochs=200_000, xor_epochs=100_000)},
+    run=run,
+    module=__name__,
+    test="tests/test_experiments_ch01_02.py",
+)
