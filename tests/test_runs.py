@@ -15,12 +15,11 @@ import pytest
 from typer.testing import CliRunner
 
 from deepnotes.cli import app
+from deepnotes.data.images import fashion_mnist_source
 from deepnotes.engine.run import RunInterrupted
 from deepnotes.experiments.base import TIERS
 from deepnotes.experiments.registry import REGISTRY
 from deepnotes.experiments.runner import resume_experiment, run_experiment
-
-from deepnotes.data.images import fashion_mnist_source
 
 needs_fashion = pytest.mark.skipif(
     fashion_mnist_source() is None,

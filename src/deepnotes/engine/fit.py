@@ -6,6 +6,7 @@ same parts: ``ctx.fabric.setup``, ``ctx.steps``, ``ctx.log``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -62,8 +63,8 @@ def fit(
         if scheduler is not None:
             scheduler.step()
         value = loss.item()
-        if step % log_every == 0 or step + 1 == steps or value != value or abs(value) == float("inf"):
-            ctx.log(step, phase=phase, loss=value)
+        if step % log_every == 0 or step + 1 == steps or not math.isfinite(value):
+            ctx.log(step, phase=phase, loss=value)  # raises on NaN/Inf, naming the step
     return model, optimizer
 
 

@@ -48,7 +48,8 @@ class Claim:
 
     def __post_init__(self) -> None:
         if self.op not in _OPS:
-            raise ValueError(f"Claim {self.name!r}: op must be one of {list(_OPS)}, got {self.op!r}")
+            raise ValueError(
+                f"Claim {self.name!r}: op must be one of {list(_OPS)}, got {self.op!r}")
         object.__setattr__(self, "value", float(self.value))
         object.__setattr__(self, "threshold", float(self.threshold))
 
@@ -107,7 +108,8 @@ class Experiment:
             raise ValueError(f"experiment {self.name!r} lacks presets for tiers {missing}")
         for tier, cfg in self.presets.items():
             if not isinstance(cfg, self.config):
-                raise ValueError(f"experiment {self.name!r}: preset {tier!r} is not a {self.config}")
+                raise ValueError(
+                    f"experiment {self.name!r}: preset {tier!r} is not a {self.config}")
 
     def config_for(self, tier: str, overrides: Iterable[str] = ()) -> Any:
         if tier not in TIERS:
