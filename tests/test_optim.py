@@ -6,6 +6,8 @@ import io
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from deepnotes.optim import SGD, AdaGrad, Adam, AveragedSGD
 
@@ -280,3 +282,35 @@ def test_cuda_matches_torch_on_cuda(name, foreach):
     for a, b in zip(p_ours, p_ref, strict=True):
         assert a.device.type == "cuda"
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-12)
+
+
+@settings(max_examples=20, deadline=None)
+@given(shapes=st.lists(st.lists(st.integers(1, 4), max_size=3), min_size=1, max_size=5),
+       kind=st.sampled_from(["sgd", "nesterov", "averaged", "adagrad", "adam"]),
+       weight_decay=st.sampled_from([0.0, 0.1]), seed=st.integers(0, 1000))
+def test_foreach_and_per_tensor_paths_agree_on_any_parameter_list(shapes, kind, weight_decay,
+                                                                 seed):
+    """Property: the fused path is the per-tensor path, whatever the tensors' shapes."""
+    make = {
+        "sgd": lambda p, fe: SGD(p, lr=0.1, weight_decay=weight_decay, foreach=fe),
+        "nesterov": lambda p, fe: SGD(p, lr=0.1, momentum=0.9, nesterov=True,
+                                      weight_decay=weight_decay, foreach=fe),
+        "averaged": lambda p, fe: AveragedSGD(p, lr=0.1, momentum=0.5, start=1,
+                                              weight_decay=weight_decay, foreach=fe),
+        "adagrad": lambda p, fe: AdaGrad(p, lr=0.1, weight_decay=weight_decay, foreach=fe),
+        "adam": lambda p, fe: Adam(p, lr=0.1, weight_decay=weight_decay, foreach=fe),
+    }[kind]
+    g = torch.Generator().manual_seed(seed)
+    start = [torch.randn(tuple(s), generator=g, dtype=torch.float64) for s in shapes]
+    results = []
+    for fe in (True, False):
+        params = [x.clone().requires_grad_() for x in start]
+        opt = make(params, fe)
+        grads = torch.Generator().manual_seed(seed + 1)
+        for _ in range(4):
+            for p in params:
+                p.grad = torch.randn(p.shape, generator=grads, dtype=torch.float64)
+            opt.step()
+        results.append(params)
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)

@@ -87,3 +87,18 @@ def test_average_has_lower_variance_than_iterates_on_noisy_quadratic():
     var_avg = opt.state[chains]["average"].var().item()  # ~ 1/1000 for 1000 averaged steps
     assert var_last == pytest.approx(0.1 / 1.9, rel=0.1)
     assert var_avg < var_last / 20
+
+
+def test_param_groups_added_later_are_averaged_with_their_own_start():
+    a = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+    b = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+    opt = AveragedSGD([a], lr=1.0, start=1)
+    opt.add_param_group({"params": [b], "start": 0})
+    iterates = []
+    for t in range(3):
+        for p in (a, b):
+            p.grad = torch.full((2,), -float(t + 1), dtype=torch.float64)
+        opt.step()
+        iterates.append(b.detach().clone())
+    assert opt.state[a]["n_averaged"] == 2 and opt.state[b]["n_averaged"] == 3
+    torch.testing.assert_close(opt.state[b]["average"], torch.stack(iterates).mean(0))

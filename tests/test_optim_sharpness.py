@@ -15,6 +15,7 @@ from deepnotes.optim import (
     double_well_grad,
     keskar_sharpness,
     rosenbrock,
+    rosenbrock_grad,
 )
 
 
@@ -69,6 +70,9 @@ def test_landscapes_gradients_and_minima():
     assert value.item() == 0.0 and torch.equal(grad, torch.zeros(2, dtype=torch.float64))
     with pytest.raises(ValueError):
         rosenbrock(torch.zeros(3))
+    points = torch.randn(7, 2, dtype=torch.float64, requires_grad=True)
+    (auto,) = torch.autograd.grad(rosenbrock(points).sum(), points)
+    torch.testing.assert_close(rosenbrock_grad(points.detach()), auto)
     x = torch.linspace(-2, 2, 41, dtype=torch.float64, requires_grad=True)
     (auto,) = torch.autograd.grad(double_well(x, 0.3).sum(), x)
     torch.testing.assert_close(double_well_grad(x.detach(), 0.3), auto)
@@ -92,3 +96,12 @@ def test_quadratic_condition_number_and_heavy_ball_rate():
         results[name] = (x.detach().norm() / start.norm()).item()
     assert results["hb"] < 1e-6 < 1e-2 < results["gd"]
     assert math.isfinite(results["gd"])
+
+
+def test_constant_loss_has_zero_sharpness_unlike_the_notes_ratio():
+    """Erratum 9.2: Keskar subtracts f(x). The notes' max L(x+y)/(1+L(x)) would call a perfectly
+    flat loss of 3 'sharp' (3/4 = 0.75); the metric here gives exactly 0."""
+    x = torch.randn(5, dtype=torch.float64, requires_grad=True)
+    result = keskar_sharpness(lambda: 3.0 + 0.0 * x.sum(), [x], eps=1e-3, steps=3)
+    assert result.sharpness == 0.0
+    assert result.max_loss / (1 + result.loss) == pytest.approx(0.75)

@@ -9,7 +9,13 @@ the notes' form is an explicit option; docs/errata/ch09.md records each differen
 from deepnotes.optim.adagrad import AdaGrad
 from deepnotes.optim.adam import Adam
 from deepnotes.optim.averaging import AveragedSGD
-from deepnotes.optim.landscapes import Quadratic, double_well, double_well_grad, rosenbrock
+from deepnotes.optim.landscapes import (
+    Quadratic,
+    double_well,
+    double_well_grad,
+    rosenbrock,
+    rosenbrock_grad,
+)
 from deepnotes.optim.langevin import (
     Langevin,
     fit_gibbs_temperature,
@@ -34,6 +40,7 @@ __all__ = [
     "Sharpness",
     "Quadratic",
     "rosenbrock",
+    "rosenbrock_grad",
     "double_well",
     "double_well_grad",
 ]

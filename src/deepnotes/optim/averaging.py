@@ -53,6 +53,7 @@ class AveragedSGD(SGD):
             raise ValueError(f"start must be an int >= 0 (steps before averaging), got {start!r}")
         super().__init__(params, lr, momentum=momentum, weight_decay=weight_decay,
                          nesterov=nesterov, foreach=foreach)
+        self.defaults["start"] = start  # also for groups added later by add_param_group
         for group in self.param_groups:
             group.setdefault("start", start)
         # A mutable holder, so that Fabric's optimizer wrapper (which forwards attribute reads

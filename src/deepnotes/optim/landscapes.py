@@ -23,6 +23,15 @@ def rosenbrock(xy: torch.Tensor, a: float = 1.0, b: float = 100.0) -> torch.Tens
     return (a - x) ** 2 + b * (y - x**2) ** 2
 
 
+def rosenbrock_grad(xy: torch.Tensor, a: float = 1.0, b: float = 100.0) -> torch.Tensor:
+    """Gradient of :func:`rosenbrock`: ``(-2(a - x) - 4 b x (y - x^2), 2 b (y - x^2))``."""
+    if xy.shape[-1] != 2:
+        raise ValueError(f"rosenbrock_grad expects shape (..., 2), got {tuple(xy.shape)}")
+    x, y = xy[..., 0], xy[..., 1]
+    r = y - x**2
+    return torch.stack([-2.0 * (a - x) - 4.0 * b * x * r, 2.0 * b * r], dim=-1)
+
+
 def double_well(x: torch.Tensor, tilt: float = 0.0) -> torch.Tensor:
     """``E(x) = (x^2 - 1)^2 + tilt * x``: two wells near ``x = -1, 1``, barrier ~1 at ``x = 0``.
 
