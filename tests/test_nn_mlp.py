@@ -78,3 +78,19 @@ def test_bad_sizes_and_inputs_raise():
         MLP([3, 2], activation="gelu")
     with pytest.raises(ValueError, match=r"\(N, 3\)"):
         MLP([3, 2])(torch.zeros(2, 4))
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh", "identity"])
+def test_fused_kernels_match_written_out_activations(activation):
+    torch.manual_seed(0)
+    slow = MLP([5, 7, 6, 3], activation=activation, output_activation=activation).double()
+    fast = MLP([5, 7, 6, 3], activation=activation, output_activation=activation,
+               fused=True).double()
+    fast.load_state_dict(slow.state_dict())
+    x = torch.randn(11, 5, dtype=torch.float64) * 3
+    y_slow, y_fast = slow(x), fast(x)
+    torch.testing.assert_close(y_fast, y_slow, rtol=1e-12, atol=1e-12)
+    g_slow = torch.autograd.grad(y_slow.square().sum(), list(slow.parameters()))
+    g_fast = torch.autograd.grad(y_fast.square().sum(), list(fast.parameters()))
+    for a, b in zip(g_fast, g_slow, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)

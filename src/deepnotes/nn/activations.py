@@ -98,13 +98,16 @@ class Activation(NamedTuple):
 
     fn: Callable[[torch.Tensor], torch.Tensor]
     derivative: Callable[[torch.Tensor], torch.Tensor]
+    # torch's fused kernel computing the same function (parity-tested): several times faster
+    # on CPU than the written-out form, whose where/exp build extra tensors for autograd.
+    kernel: Callable[[torch.Tensor], torch.Tensor]
 
 
 ACTIVATIONS: dict[str, Activation] = {
-    "sigmoid": Activation(sigmoid, sigmoid_derivative),
-    "relu": Activation(relu, relu_derivative),
-    "tanh": Activation(tanh, tanh_derivative),
-    "identity": Activation(identity, identity_derivative),
+    "sigmoid": Activation(sigmoid, sigmoid_derivative, torch.sigmoid),
+    "relu": Activation(relu, relu_derivative, torch.relu),
+    "tanh": Activation(tanh, tanh_derivative, torch.tanh),
+    "identity": Activation(identity, identity_derivative, identity),
 }
 
 
