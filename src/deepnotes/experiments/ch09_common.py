@@ -62,14 +62,25 @@ def mlp(sizes: tuple[int, ...]) -> nn.Sequential:
 @torch.no_grad()
 def mean_loss_and_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                            batch_size: int = 4096) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of ``model`` over all of ``(x, y)``."""
+    """Mean cross-entropy and accuracy of ``model`` over all of ``(x, y)`` (kept on the CPU;
+    chunks go to the model's device)."""
+    device = next(model.parameters()).device
     total, correct = 0.0, 0
     for start in range(0, len(y), batch_size):
-        logits = model(x[start:start + batch_size])
-        yb = y[start:start + batch_size]
+        logits = model(x[start:start + batch_size].to(device)).float()
+        yb = y[start:start + batch_size].to(device)
         total += nn.functional.cross_entropy(logits, yb, reduction="sum").item()
         correct += (logits.argmax(1) == yb).sum().item()
     return total / len(y), correct / len(y)
+
+
+def fabric_batches(ctx, x: torch.Tensor, y: torch.Tensor, batch_size: int):
+    """:class:`deepnotes.data.Batches` for this rank of the run's Fabric (seeded by the run)."""
+    from deepnotes.data import Batches
+
+    fabric = ctx.fabric
+    return Batches(x, y, batch_size=batch_size, seed=ctx.seed, rank=fabric.global_rank,
+                   world_size=fabric.world_size)
 
 
 def steps_to_target(steps: list[int], values: list[float], target: float, budget: int

@@ -47,24 +47,29 @@ def run(cfg: Config, ctx) -> Result:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from deepnotes.data import Batches
-    from deepnotes.experiments.ch09_common import fashion_matrices, mean_loss_and_accuracy, mlp
+    from deepnotes.experiments.ch09_common import (
+        fabric_batches,
+        fashion_matrices,
+        mean_loss_and_accuracy,
+        mlp,
+    )
     from deepnotes.optim import AveragedSGD
 
     if not 0 < cfg.window <= 1 - cfg.start_fraction:
         raise ValueError(f"window must be in (0, 1 - start_fraction], got {cfg.window}")
     data = fashion_matrices(cfg.n_train, cfg.n_test, ctx.seed)
     x_eval, y_eval = data["x_train"][: cfg.n_eval], data["y_train"][: cfg.n_eval]
-    batches = Batches(data["x_train"], data["y_train"], batch_size=cfg.batch, seed=ctx.seed)
+    batches = fabric_batches(ctx, data["x_train"], data["y_train"], cfg.batch)
+    fabric = ctx.fabric
     torch.manual_seed(ctx.seed)
     model = mlp((784, 10))  # softmax regression
     start = int(cfg.start_fraction * cfg.steps)
-    opt = AveragedSGD(model.parameters(), lr=cfg.lr, start=start)
+    model, opt = fabric.setup(model, AveragedSGD(model.parameters(), lr=cfg.lr, start=start))
     for step in ctx.steps(cfg.steps, track={"model": model, "optimizer": opt}):
-        xb, yb = batches.batch(step)
+        xb, yb = fabric.to_device(batches.batch(step))
         loss = torch.nn.functional.cross_entropy(model(xb), yb)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        fabric.backward(loss)
         opt.step()
         if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
             last, _ = mean_loss_and_accuracy(model, x_eval, y_eval)

@@ -114,25 +114,26 @@ def _rosenbrock(cfg: Config) -> tuple[dict[str, list[float]], dict[str, torch.Te
 
 
 def _mlp(cfg: Config, ctx, data) -> None:
-    from deepnotes.data import Batches
-    from deepnotes.experiments.ch09_common import mean_loss_and_accuracy, mlp
+    from deepnotes.experiments.ch09_common import fabric_batches, mean_loss_and_accuracy, mlp
 
+    fabric = ctx.fabric
     x_train, y_train = data["x_train"], data["y_train"]
     x_eval, y_eval = x_train[: cfg.n_eval], y_train[: cfg.n_eval]
-    batches = Batches(x_train, y_train, batch_size=cfg.mlp_batch, seed=ctx.seed)
+    batches = fabric_batches(ctx, x_train, y_train, cfg.mlp_batch)
     torch.manual_seed(ctx.seed)
     initial = mlp((784, cfg.mlp_hidden, 10)).state_dict()
     for name, lr in zip(OPTIMIZERS, cfg.mlp_lrs, strict=True):
         model = mlp((784, cfg.mlp_hidden, 10))
         model.load_state_dict(initial)  # every optimizer starts from the same weights
         opt = _make(name, model.parameters(), lr, cfg.momentum, cfg.mlp_steps)
+        model, opt = fabric.setup(model, opt)
         phase = f"mlp-{name}"
         for step in ctx.steps(cfg.mlp_steps, track={"model": model, "optimizer": opt},
                               phase=phase):
-            xb, yb = batches.batch(step)
+            xb, yb = fabric.to_device(batches.batch(step))
             loss = torch.nn.functional.cross_entropy(model(xb), yb)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            fabric.backward(loss)
             opt.step()
             if (step + 1) % cfg.mlp_eval_every == 0 or step + 1 == cfg.mlp_steps:
                 if name == "averaged" and step + 1 > cfg.mlp_steps // 2:

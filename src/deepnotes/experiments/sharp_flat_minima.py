@@ -45,21 +45,24 @@ class Config:
     log_every: int = 20
 
 
-def _train(cfg: Config, ctx, model, batch_size: int, data, phase: str) -> None:
-    from deepnotes.data import Batches
+def _train(cfg: Config, ctx, model, batch_size: int, data, phase: str) -> torch.nn.Module:
+    """Adam for ``cfg.epochs`` epochs at ``batch_size``; returns the Fabric-wrapped model."""
+    from deepnotes.experiments.ch09_common import fabric_batches
     from deepnotes.optim import Adam
 
-    batches = Batches(data["x_train"], data["y_train"], batch_size=batch_size, seed=ctx.seed)
+    fabric = ctx.fabric
+    batches = fabric_batches(ctx, data["x_train"], data["y_train"], batch_size)
     steps = cfg.epochs * batches.steps_per_epoch
-    opt = Adam(model.parameters(), lr=cfg.lr)
+    model, opt = fabric.setup(model, Adam(model.parameters(), lr=cfg.lr))
     for step in ctx.steps(steps, track={"model": model, "optimizer": opt}, phase=phase):
-        xb, yb = batches.batch(step)
+        xb, yb = fabric.to_device(batches.batch(step))
         loss = torch.nn.functional.cross_entropy(model(xb), yb)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        fabric.backward(loss)
         opt.step()
         if step % cfg.log_every == 0 or step + 1 == steps:
             ctx.log(step, phase=phase, loss=loss.item(), epoch=step / batches.steps_per_epoch)
+    return model
 
 
 def run(cfg: Config, ctx) -> Result:
@@ -76,12 +79,14 @@ def run(cfg: Config, ctx) -> Result:
     batch_sizes = {"small": cfg.small_batch, "large": large_batch}
     torch.manual_seed(ctx.seed)
     initial = mlp((784, *cfg.hidden, 10))
-    x_sharp, y_sharp = data["x_train"][: cfg.n_sharpness], data["y_train"][: cfg.n_sharpness]
+    device = ctx.fabric.device
+    x_sharp = data["x_train"][: cfg.n_sharpness].to(device)
+    y_sharp = data["y_train"][: cfg.n_sharpness].to(device)
 
     results: dict[str, dict[str, float]] = {}
     for name, batch in batch_sizes.items():
         model = copy.deepcopy(initial)  # the same network and the same start
-        _train(cfg, ctx, model, batch, data, phase=f"train-{name}")
+        model = _train(cfg, ctx, model, batch, data, phase=f"train-{name}")
         model.eval()
         train_loss, train_acc = mean_loss_and_accuracy(model, data["x_train"], data["y_train"])
         test_loss, test_acc = mean_loss_and_accuracy(model, data["x_test"], data["y_test"])
@@ -91,7 +96,7 @@ def run(cfg: Config, ctx) -> Result:
         params = list(model.parameters())
         for k, eps in enumerate(cfg.epsilons):
             found = keskar_sharpness(
-                lambda m=model: torch.nn.functional.cross_entropy(m(x_sharp), y_sharp),
+                lambda m=model: torch.nn.functional.cross_entropy(m(x_sharp).float(), y_sharp),
                 params, eps=eps, steps=cfg.sharpness_steps, generator=ctx.generator(100 + k))
             row[f"sharpness_eps{eps:g}"] = found.sharpness
         results[name] = row
