@@ -22,7 +22,11 @@ def _fail(message: str, code: int = 2) -> None:
 def _global(
     data_dir: Annotated[Path | None, typer.Option(
         "--data-dir", help="Folder with the dataset files (searched first).")] = None,
+    threads: Annotated[int | None, typer.Option(
+        "--threads", min=1, help="CPU threads per process (default: cores / devices).")] = None,
 ) -> None:
+    if threads is not None:
+        os.environ["DEEPNOTES_THREADS"] = str(threads)
     if data_dir is not None:
         if not data_dir.is_dir():
             _fail(f"--data-dir {data_dir} is not a folder")

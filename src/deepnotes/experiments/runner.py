@@ -56,6 +56,20 @@ def _env_info(devices: int, precision: str) -> dict[str, Any]:
     }
 
 
+def default_threads(world_size: int = 1) -> int:
+    """Intra-op threads per process: ``$DEEPNOTES_THREADS`` or the cores shared by the ranks.
+
+    On a machine that other jobs also load, fewer threads than cores is much faster (torch's
+    worker threads spin while they wait); ``deepnotes --threads 1`` sets it.
+    """
+    env = os.environ.get("DEEPNOTES_THREADS")
+    if env:
+        if not env.isdigit() or int(env) < 1:
+            raise ValueError(f"DEEPNOTES_THREADS must be a positive integer, got {env!r}")
+        return int(env)
+    return max(1, (os.cpu_count() or 1) // world_size)
+
+
 def config_from_dict(cls: type, values: dict[str, Any]) -> Any:
     """Rebuild a config dataclass from JSON (lists back to tuples where the field says so)."""
     hints = typing.get_type_hints(cls)
@@ -75,7 +89,7 @@ def _worker(fabric, name: str, cfg_values: dict[str, Any], run_dir: str, seed: i
     exp = get(name)
     # The config travels as a plain dict: Fabric's launcher refuses frozen dataclasses.
     cfg = config_from_dict(exp.config, cfg_values)
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // fabric.world_size))
+    torch.set_num_threads(default_threads(fabric.world_size))
     fabric.seed_everything(seed, verbose=False)
     ctx = RunContext(Path(run_dir), fabric, seed=seed, tier=tier, resume=resume,
                      stop_at_step=stop_at_step)
