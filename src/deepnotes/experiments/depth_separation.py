@@ -40,7 +40,7 @@ LOWER_BOUND_ERROR = 0.5 - 1e-9  # nets below 2^(T-1) units cannot beat 1/2 (floa
 class Config:
     compositions: tuple[int, ...] = (1, 2, 3, 4)
     widths: tuple[int, ...] = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128)
-    restarts: int = 2
+    restarts: int = 3
     steps: int = 1500
     lr: float = 0.01
     train_points: int = 129  # uniform grid on [0, 1]; (points - 1) must be a multiple of 2^T

@@ -95,6 +95,11 @@ class ShallowReluBank(nn.Module):
     def fit_readout(self, x: torch.Tensor, y: torch.Tensor) -> None:
         """Set each model's ``(a, c)`` to the least-squares fit of its targets.
 
+        Truncated SVD (``gelsd``): directions below ``1e-6`` of the largest singular value are
+        dropped. Without that, units with nearly coincident breakpoints get output weights of
+        order 1e4 whose differences cancel; Adam's first steps on the breakpoints (float32)
+        then blow the fit up (seen at width 128 on ``hat^4``).
+
         Args:
             x: ``(N,)`` inputs; y: ``(M, N)`` targets, one row per model.
         """
@@ -105,7 +110,7 @@ class ShallowReluBank(nn.Module):
         for j, width in enumerate(self.widths):
             start = self.start[j]
             phi = torch.cat([h[start:start + width].T, ones], dim=1)  # (N, width + 1)
-            sol = torch.linalg.lstsq(phi, y[j].double()[:, None], rcond=1e-10,
+            sol = torch.linalg.lstsq(phi, y[j].double()[:, None], rcond=1e-6,
                                      driver="gelsd").solution[:, 0]
             self.a[start:start + width] = sol[:-1].to(self.a.dtype)
             self.c[j] = sol[-1].to(self.c.dtype)
