@@ -84,3 +84,16 @@ def test_regularization_resumes_exactly(smoke_runs, tmp_path):
     _, resumed = resume_experiment(run_dir)
     assert resumed["metrics"] == reference["metrics"]
     assert resumed["claims"] == reference["claims"]
+
+
+def test_manual_backprop_resumes_exactly(smoke_runs, tmp_path):
+    """Interrupt after the last check of the zero-init phase (global step 101 of 120), resume:
+    the worst manual/autograd difference and symmetric spread seen before the interruption,
+    in both phases, must survive it (they are kept in the checkpointed loop state)."""
+    _, reference = smoke_runs("manual-backprop")
+    with pytest.raises(RunInterrupted):
+        run_experiment("manual-backprop", tier="smoke", out=tmp_path, stop_at_step=101)
+    run_dir = next((tmp_path / "manual-backprop").iterdir())
+    _, resumed = resume_experiment(run_dir)
+    assert resumed["metrics"] == reference["metrics"]
+    assert resumed["claims"] == reference["claims"]

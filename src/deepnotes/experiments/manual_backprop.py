@@ -72,22 +72,25 @@ def _sgd(ctx, mlp, batches, cfg, phase, x_check, y_check):
     the worst gradient spread at symmetrized weights."""
     from deepnotes.nn import l2_loss, manual_gradients
 
-    worst, worst_symmetric = 0.0, 0.0
-    for step in ctx.steps(cfg.steps, track={"model": mlp}, phase=phase):
+    # Running maxima live in the checkpointed loop state, so a resumed run keeps the checks
+    # made before the interruption (and a finished phase is not re-run, only restored).
+    seen = {"worst": 0.0, "worst_symmetric": 0.0}
+    for step in ctx.steps(cfg.steps, track={"model": mlp}, phase=phase, state=seen):
         xb, yb = batches.batch(step)
         grads = manual_gradients(mlp, xb, yb)
         if step % cfg.check_every == 0:
             loss = l2_loss(mlp(x_check), y_check)
             auto = torch.autograd.grad(loss, list(mlp.parameters()))
-            worst = max(worst, _relative_difference(manual_gradients(mlp, x_check, y_check),
-                                                    auto))
-            worst_symmetric = max(worst_symmetric, _symmetric_gradient_spread(mlp, xb, yb))
+            seen["worst"] = max(seen["worst"], _relative_difference(
+                manual_gradients(mlp, x_check, y_check), auto))
+            seen["worst_symmetric"] = max(seen["worst_symmetric"],
+                                          _symmetric_gradient_spread(mlp, xb, yb))
             ctx.log(step, phase=phase, loss=loss.item(),
                     hidden_spread=_row_spread(mlp.linears[0].weight.detach()))
         with torch.no_grad():
             for p, g in zip(mlp.parameters(), grads, strict=True):
                 p -= cfg.lr * g  # theta <- theta - eta g
-    return worst, worst_symmetric
+    return seen["worst"], seen["worst_symmetric"]
 
 
 def run(cfg: Config, ctx) -> Result:
