@@ -132,8 +132,8 @@ def _adam_steps(notes, gradient=0.5, steps=300, lr=1e-2, betas=(0.9, 0.999), eps
 
 def test_adam_bias_correction_makes_constant_gradient_steps_constant():
     """With 1 - beta^t, m_hat = g and v_hat = g^2 exactly for a constant g: every step is
-    lr * g / (|g| + eps). The notes' 1 - beta gives a step that varies from lr to 3x lr and
-    back down to lr*sqrt(1 - beta2)/(1 - beta1) ~ 0.32 lr."""
+    lr * g / (|g| + eps). The notes' 1 - beta gives a step that varies from lr up to ~2.1x lr
+    (t = 12) and back down to lr*sqrt(1 - beta2)/(1 - beta1) ~ 0.32 lr."""
     lr, g, b1, b2, eps = 1e-2, 0.5, 0.9, 0.999, 1e-8
     correct = _adam_steps(notes=False)
     assert correct == pytest.approx([lr * g / (g + eps)] * len(correct), rel=1e-9)
