@@ -46,7 +46,7 @@ def test_overrides_typed():
 @pytest.mark.parametrize(
     ("item", "message"),
     [("stepz=3", "unknown key 'stepz'.*Valid keys: .*steps=10"),
-     ("steps=3.5", "_Cfg.steps expects int, got '3.5'"),
+     ("steps=3.5", "_Cfg.steps expects int, got '3.5'.*Valid keys: .*lr=0.1"),
      ("flag=maybe", "expects bool"),
      ("steps", "not key=value")],
 )
@@ -171,3 +171,54 @@ def test_finished_phase_is_skipped_on_resume(tmp_path):
     _loop(_ctx(tmp_path))
     ctx = _ctx(tmp_path, resume=True)
     assert list(ctx.steps(20, track={})) == []
+
+
+def test_nonfinite_weights_are_never_checkpointed(tmp_path):
+    ctx = _ctx(tmp_path, checkpoint_seconds=0.0)
+    model = torch.nn.Linear(2, 1)
+    with pytest.raises(NonFiniteLoss, match="model.weight holds NaN/Inf before step 4"):
+        for step in ctx.steps(10, track={"model": model}):
+            if step == 3:
+                with torch.no_grad():
+                    model.weight.fill_(float("inf"))  # diverged without a logged loss
+    _, state = load_checkpoint(tmp_path / "checkpoints", "last")
+    assert state["step"] == 3
+
+
+def test_resume_drops_rows_not_covered_by_a_checkpoint(tmp_path):
+    ctx = _ctx(tmp_path, checkpoint_seconds=1e9)
+    ctx.log(0, phase="setup", value=1.0)  # outside any loop: runs again on resume
+    with pytest.raises(RunInterrupted):
+        for step in ctx.steps(10, track={}, phase="a"):
+            ctx.log(step, phase="a", loss=1.0)
+            if step == 4:
+                ctx.interrupt_signal = 2
+    ctx.close()
+    ctx = _ctx(tmp_path, resume=True)
+    assert [(r["phase"], r["step"]) for r in ctx.history] == [("a", s) for s in range(5)]
+    ctx.log(0, phase="setup", value=1.0)
+    for step in ctx.steps(10, track={}, phase="a"):
+        ctx.log(step, phase="a", loss=1.0)
+    ctx.close()
+    rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if r["phase"] == "a"] == list(range(10))
+    assert sum(r["phase"] == "setup" for r in rows) == 1
+
+
+def test_phase_names_cannot_collide(tmp_path):
+    ctx = _ctx(tmp_path)
+    for bad in ("last", "a-b", "x/y"):
+        with pytest.raises(ValueError, match="phase name"):
+            list(ctx.steps(1, phase=bad))
+
+
+def test_final_weights_exported_and_ddp_prefix_stripped(tmp_path):
+    from safetensors.torch import load_file
+
+    fabric = Fabric(accelerator="cpu", devices=1)
+    ctx = RunContext(tmp_path, fabric, seed=0, tier="smoke")
+    model = fabric.setup_module(torch.nn.Linear(2, 1))
+    for _ in ctx.steps(2, track={"model": model}):
+        pass
+    exported = load_file(str(tmp_path / "checkpoints" / "model.safetensors"))
+    assert sorted(exported) == ["model.bias", "model.weight"]

@@ -51,12 +51,15 @@ def list_experiments() -> None:
 def _print_summary(run_dir: Path, summary: dict) -> None:
     typer.echo(f"\n{summary['experiment']} ({summary['tier']}, seed {summary['seed']}) "
                f"in {summary['wall_seconds']:.1f}s -> {run_dir}")
+    def fmt(value):
+        return "n/a" if value is None else f"{value:.6g}"
+
     for key, value in summary["metrics"].items():
-        typer.echo(f"  {key:<28} {value:.6g}")
+        typer.echo(f"  {key:<28} {fmt(value)}")
     for claim in summary["claims"]:
         verdict = "HOLDS" if claim["holds"] else "FAILS"
-        typer.echo(f"  [{verdict}] {claim['statement']}  ({claim['name']} = {claim['value']:.6g}"
-                   f" {claim['op']} {claim['threshold']:.6g})")
+        typer.echo(f"  [{verdict}] {claim['statement']}  ({claim['name']} = "
+                   f"{fmt(claim['value'])} {claim['op']} {fmt(claim['threshold'])})")
 
 
 @app.command()
@@ -150,7 +153,7 @@ def data(
     if download:
         try:
             dest = download_fashion_mnist()
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             _fail(f"download failed ({exc}); no network? Use one of the offline ways below.\n"
                   + missing_fashion_message())
         typer.echo(f"Fashion-MNIST downloaded and verified in {dest}")
@@ -159,7 +162,11 @@ def data(
         typer.echo(f"Fashion-MNIST (60k/10k): present ({source})")
     else:
         typer.echo("Fashion-MNIST: MISSING\n" + missing_fashion_message())
-    typer.echo(f"MNIST: {mnist_source()}")
+    source = mnist_source()
+    typer.echo(f"MNIST: {source}")
+    if "subset" in source:
+        typer.echo("  full MNIST: put the four MNIST *-ubyte.gz files in "
+                   "~/.cache/deepnotes/mnist (or DEEPNOTES_DATA/mnist, or --data-dir DIR/mnist)")
     typer.echo("8x8 digits (scikit-learn): present (ships with scikit-learn)")
     typer.echo("toy 2-D sets (moons, blobs, ring of Gaussians): generated on demand")
 

@@ -7,6 +7,7 @@ int32 sizes; then the data in row-major order, big-endian for multi-byte types.
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,7 @@ def _read_bytes(path: Path) -> bytes:
     if raw[:2] == b"\x1f\x8b":
         try:
             return gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise ValueError(
                 f"{path}: gzip stream is truncated or corrupt ({exc}); delete the file and "
                 f"get it again"

@@ -134,6 +134,8 @@ def load_fashion_mnist(split: str = "train", root: str | Path | None = None
         FileNotFoundError: listing every place searched and every way to get the data.
     """
     found = _load("fashion-mnist", split, root)
+    if found is not None:
+        _check_28x28_ten_classes(found[0], found[1], found[2])
     if found is None:
         if substituting():
             warnings.warn(f"Fashion-MNIST missing: substituting {mnist_source()}",
@@ -141,6 +143,15 @@ def load_fashion_mnist(split: str = "train", root: str | Path | None = None
             return load_mnist(split)
         raise FileNotFoundError(missing_fashion_message(root))
     return found[0], found[1]
+
+
+def _check_28x28_ten_classes(images: torch.Tensor, labels: torch.Tensor, where: str) -> None:
+    if images.shape[1:] != (28, 28):
+        raise ValueError(f"{where}: expected 28x28 images, got {tuple(images.shape[1:])}; "
+                         f"these are not (Fashion-)MNIST files")
+    if len(labels) and (labels.min() < 0 or labels.max() > 9):
+        raise ValueError(f"{where}: labels must lie in 0..9, found {labels.min().item()}.."
+                         f"{labels.max().item()}; these are not (Fashion-)MNIST label files")
 
 
 def substituting() -> bool:
@@ -210,6 +221,7 @@ def load_mnist(split: str = "train", root: str | Path | None = None
     """
     found = _load("mnist", split, root)
     if found is not None:
+        _check_28x28_ten_classes(found[0], found[1], found[2])
         return found[0], found[1]
     if split not in _SPLITS:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")

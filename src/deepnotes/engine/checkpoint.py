@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -65,10 +66,17 @@ def save_checkpoint(
     payload["weights_file"] = weights_name
     ckpt = directory / f"{stem}.ckpt"
     _atomic_write(ckpt, lambda tmp: torch.save(payload, tmp))
+    own = re.compile(rf"^{re.escape(stem)}-\d{{9}}\.safetensors$")
     for old in directory.glob(f"{stem}-*.safetensors"):
-        if old.name != weights_name:
+        if own.match(old.name) and old.name != weights_name:
             old.unlink(missing_ok=True)
     return ckpt
+
+
+def save_weights(path: Path, weights: dict[str, torch.Tensor]) -> None:
+    """Write weights alone as safetensors, atomically."""
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in weights.items()}
+    _atomic_write(Path(path), lambda tmp: save_file(tensors, tmp))
 
 
 def load_checkpoint(directory: Path, stem: str) -> tuple[dict[str, torch.Tensor], dict] | None:

@@ -27,6 +27,7 @@ import json
 import math
 import os
 import random
+import re
 import sys
 import time
 from collections.abc import Iterator, Mapping
@@ -36,7 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from deepnotes.engine.checkpoint import load_checkpoint, save_checkpoint
+from deepnotes.engine.checkpoint import load_checkpoint, save_checkpoint, save_weights
 from deepnotes.engine.progress import Progress
 
 
@@ -72,8 +73,17 @@ def _set_rng_state(state: Mapping[str, Any]) -> None:
 
 
 def _unwrap(module: Any) -> Any:
-    # Fabric wraps modules/optimizers; checkpoints hold the plain objects.
-    return getattr(module, "_forward_module", None) or getattr(module, "module", module)
+    # Fabric wraps modules (and DDP wraps them again); checkpoints hold the plain module, so
+    # keys never carry a "module." prefix and a 1-process run can load a DDP checkpoint.
+    original = getattr(module, "_original_module", None)
+    if original is not None:
+        return original
+    if isinstance(module, torch.nn.parallel.DistributedDataParallel):
+        return module.module
+    return module
+
+
+_STEM = re.compile(r"^[A-Za-z0-9_]+$")
 
 
 class RunContext:
@@ -110,6 +120,7 @@ class RunContext:
         self.stop_at_step = stop_at_step if stop_at_step is not None else (
             int(env_stop) if env_stop else None)
         self.interrupt_signal: int | None = None
+        self.in_loop = False  # a ctx.steps loop is running (signals are handled there)
         self.is_main = fabric.global_rank == 0
         self.figures_dir = self.dir / "figures"
         self.checkpoint_dir = self.dir / "checkpoints"
@@ -126,8 +137,23 @@ class RunContext:
     def _open_logs(self) -> None:
         path = self.dir / "metrics.jsonl"
         if self.resume and path.exists():
-            self.history = [json.loads(line) for line in path.read_text().splitlines() if line]
+            rows = [json.loads(line) for line in path.read_text().splitlines() if line]
+            # Everything after the last checkpoint of each loop runs again on resume, and so
+            # does everything outside loops: keep only rows a checkpoint already covers.
+            saved = self._checkpointed_steps()
+            self.history = [r for r in rows if r["step"] < saved.get(r["phase"], 0)]
+            tmp = path.with_suffix(".jsonl.tmp")
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in self.history))
+            os.replace(tmp, path)
         self._metrics_file = open(path, "a", buffering=1)  # noqa: SIM115 (closed in close())
+
+    def _checkpointed_steps(self) -> dict[str, int]:
+        from deepnotes.engine.checkpoint import load_state_file
+
+        steps = {}
+        for ckpt in self.checkpoint_dir.glob("*.ckpt"):
+            steps[self._phase_of(ckpt.stem)] = int(load_state_file(ckpt)["step"])
+        return steps
 
     def _tensorboard(self):
         if self._writer is None:
@@ -195,6 +221,9 @@ class RunContext:
                 place, e.g. running averages kept by the loop.
         """
         track = dict(track or {})
+        if phase != "train" and (phase == "last" or not _STEM.match(phase)):
+            raise ValueError(f"phase name {phase!r} must be letters, digits and underscores, "
+                             f"and not 'last'")
         stem = "last" if phase == "train" else phase
         start = 0
         if self.resume:
@@ -204,6 +233,7 @@ class RunContext:
                 return
         bar = Progress(total=total, initial=start, desc=desc or phase, enabled=self.is_main)
         last_save = time.monotonic()
+        self.in_loop = True
         try:
             for step in range(start, total):
                 yield step
@@ -213,9 +243,12 @@ class RunContext:
                 stop_now = self.interrupt_signal is not None or (
                     self.stop_at_step is not None and self._global_step >= self.stop_at_step
                 )
+                if self.fabric.world_size > 1:
+                    # Every rank must stop at the same step, or one waits forever for the other.
+                    stop_now = self.fabric.strategy.reduce_boolean_decision(stop_now, all=False)
                 due = time.monotonic() - last_save >= self.checkpoint_seconds
                 if finished or stop_now or due:
-                    self._save(stem, step + 1, track, state)
+                    self._save(stem, step + 1, track, state, final=finished)
                     last_save = time.monotonic()
                 if stop_now and not finished:
                     why = (f"signal {self.interrupt_signal}" if self.interrupt_signal is not None
@@ -225,6 +258,7 @@ class RunContext:
                         f"checkpoint written. Continue with: deepnotes run --resume {self.dir}"
                     )
         finally:
+            self.in_loop = False
             bar.close()
 
     def _last_loss(self, phase: str, step: int) -> float | None:
@@ -234,7 +268,8 @@ class RunContext:
                     return value
         return None
 
-    def _save(self, stem: str, next_step: int, track: Mapping[str, Any], state) -> None:
+    def _save(self, stem: str, next_step: int, track: Mapping[str, Any], state,
+              final: bool = False) -> None:
         if self.is_main:
             weights: dict[str, torch.Tensor] = {}
             others: dict[str, Any] = {}
@@ -242,11 +277,22 @@ class RunContext:
                 obj = _unwrap(obj)
                 if isinstance(obj, torch.nn.Module):
                     for key, tensor in obj.state_dict().items():
+                        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+                            # A loop that logs every N steps can miss the NaN loss itself;
+                            # never let such a state replace the last good checkpoint.
+                            raise NonFiniteLoss(
+                                f"{name}.{key} holds NaN/Inf before step {next_step}; the run "
+                                f"stops here and keeps the last good checkpoint in "
+                                f"{self.checkpoint_dir}. Try a smaller learning rate.")
                         weights[f"{name}.{key}"] = tensor
                 else:
                     others[name] = obj.state_dict()
             payload = {"objects": others, "rng": _rng_state(), "state": dict(state or {})}
             save_checkpoint(self.checkpoint_dir, stem, next_step, weights, payload)
+            if final and weights:
+                # The finished weights alone, for export: checkpoints/model.safetensors.
+                name = "model" if stem == "last" else f"{stem}-model"
+                save_weights(self.checkpoint_dir / f"{name}.safetensors", weights)
         if self.fabric.world_size > 1:
             self.fabric.barrier()
 
@@ -267,14 +313,6 @@ class RunContext:
             state.update(payload.get("state", {}))
         _set_rng_state(payload["rng"])
         step = int(payload["step"])
-        # Drop log lines written after the checkpoint: they will be written again.
-        self.history = [r for r in self.history
-                        if not (r["phase"] == self._phase_of(stem) and r["step"] >= step)]
-        if self.is_main and self._metrics_file is not None:
-            self._metrics_file.close()
-            path = self.dir / "metrics.jsonl"
-            path.write_text("".join(json.dumps(r) + "\n" for r in self.history))
-            self._metrics_file = open(path, "a", buffering=1)  # noqa: SIM115
         return step
 
     @staticmethod

@@ -173,5 +173,8 @@ def apply_overrides(cfg: Any, overrides: Iterable[str]) -> Any:
         key = key.strip()
         if key not in fields:
             raise ValueError(f"unknown key {key!r} for {cls.__name__}. Valid keys: {valid}")
-        changes[key] = _parse_value(text.strip(), hints[key], key, cls.__name__)
+        try:
+            changes[key] = _parse_value(text.strip(), hints[key], key, cls.__name__)
+        except ValueError as exc:
+            raise ValueError(f"{exc}. Valid keys: {valid}") from None
     return dataclasses.replace(cfg, **changes)

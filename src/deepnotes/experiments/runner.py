@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import json
+import math
 import os
 import platform
 import shlex
@@ -21,9 +22,13 @@ from typing import Any
 
 import torch
 
-from deepnotes.engine.run import RunContext, RunInterrupted, write_json
+from deepnotes.engine.checkpoint import CheckpointError
+from deepnotes.engine.run import NonFiniteLoss, RunContext, RunInterrupted, write_json
 from deepnotes.experiments.base import TIERS, Experiment, Result
 from deepnotes.experiments.registry import get
+
+# Errors a user can act on; under DDP they cross the process boundary as data.
+_PASSED_ON = (RunInterrupted, NonFiniteLoss, CheckpointError, ValueError, FileNotFoundError)
 
 PRECISIONS = ("32-true", "64-true", "bf16-mixed", "16-mixed", "bf16-true")
 
@@ -95,6 +100,10 @@ def _worker(fabric, name: str, cfg_values: dict[str, Any], run_dir: str, seed: i
                      stop_at_step=stop_at_step)
 
     def on_signal(signum, _frame):
+        if not ctx.in_loop or ctx.interrupt_signal is not None:
+            # Outside a training loop there is nothing to checkpoint; a second signal means
+            # "stop now".
+            raise KeyboardInterrupt
         ctx.interrupt_signal = signum
 
     previous = {}
@@ -106,6 +115,12 @@ def _worker(fabric, name: str, cfg_values: dict[str, Any], run_dir: str, seed: i
     t0 = time.perf_counter()
     try:
         result = exp.run(cfg, ctx)
+    except _PASSED_ON as exc:
+        if fabric.world_size > 1:
+            # Spawned processes would hand the parent a ProcessRaisedException; send the
+            # error back as data so the caller sees the same exception type as with 1 process.
+            return {"_error": type(exc).__name__, "_message": str(exc)}
+        raise
     finally:
         ctx.close()
         for sig, handler in previous.items():
@@ -117,6 +132,11 @@ def _worker(fabric, name: str, cfg_values: dict[str, Any], run_dir: str, seed: i
     return summary
 
 
+def _finite_or_none(value: float) -> float | None:
+    # JSON has no NaN/Inf; a metric that is not a number is written as null.
+    return value if math.isfinite(value) else None
+
+
 def make_summary(exp: Experiment, tier: str, seed: int, result: Result, wall: float) -> dict:
     if not isinstance(result, Result):
         raise TypeError(f"experiment {exp.name!r} returned {type(result).__name__}, not Result")
@@ -126,8 +146,8 @@ def make_summary(exp: Experiment, tier: str, seed: int, result: Result, wall: fl
         "tier": tier,
         "seed": seed,
         "data": result.data,
-        "metrics": {k: float(v) for k, v in result.metrics.items()},
-        "claims": [c.to_dict() for c in result.claims],
+        "metrics": {k: _finite_or_none(float(v)) for k, v in result.metrics.items()},
+        "claims": [{**c.to_dict(), "value": _finite_or_none(c.value)} for c in result.claims],
         "wall_seconds": round(wall, 3),
     }
 
@@ -193,7 +213,10 @@ def _launch(name, cfg, run_dir, seed, tier, devices, precision, accelerator, res
     if devices > 1:
         fabric = Fabric(accelerator=accelerator, devices=devices, precision=precision,
                         strategy="ddp_spawn")
-        return fabric.launch(_worker, name, cfg, str(run_dir), seed, tier, resume, stop_at_step)
+        out = fabric.launch(_worker, name, cfg, str(run_dir), seed, tier, resume, stop_at_step)
+        if "_error" in out:
+            raise {e.__name__: e for e in _PASSED_ON}[out["_error"]](out["_message"])
+        return out
     fabric = Fabric(accelerator=accelerator, devices=1, precision=precision)
     return _worker(fabric, name, cfg, str(run_dir), seed, tier, resume, stop_at_step)
 

@@ -68,7 +68,9 @@ def _img(path: Path) -> str:
             f"<figcaption>{html.escape(path.stem.replace('_', ' '))}</figcaption></figure>")
 
 
-def _fmt(value: float) -> str:
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "n/a"
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         return str(int(value))
     return f"{value:.4g}"
@@ -190,6 +192,7 @@ def build_report(tier: str = "quick", only: list[str] | None = None, runs: Path 
                  reports: Path = Path("reports"), reuse: bool = False, seed: int = 0,
                  echo: Callable[[str], None] = lambda m: None) -> ReportResult:
     """Run (or, with ``reuse``, find) every experiment at ``tier`` and render the report."""
+    from deepnotes.engine.run import RunInterrupted
     from deepnotes.experiments.registry import REGISTRY, get
     from deepnotes.experiments.runner import run_experiment
 
@@ -207,6 +210,8 @@ def build_report(tier: str = "quick", only: list[str] | None = None, runs: Path 
         t = time.perf_counter()
         try:
             run_dirs[name], summary = run_experiment(name, tier=tier, seed=seed, out=runs)
+        except RunInterrupted:
+            raise  # Ctrl-C stops the report, it does not skip to the next experiment
         except Exception as exc:  # a broken experiment must not hide the others
             errors[name] = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=4)}"
             echo(f"    {name} FAILED to run: {type(exc).__name__}: {exc}")
