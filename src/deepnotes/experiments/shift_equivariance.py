@@ -111,13 +111,31 @@ def _equivariance(model, x: torch.Tensor) -> dict[str, float]:
 
 
 @torch.no_grad()
-def _agreement(model, images, labels, mean, std, max_shift: int) -> dict[int, dict[str, float]]:
+def shift_agreement(model, images: torch.Tensor, labels: torch.Tensor, mean: float, std: float,
+                    max_shift: int, flatten: bool = False) -> dict[int, dict[str, float]]:
+    """Prediction agreement and accuracy on test images moved by ``s = 1..max_shift`` pixels.
+
+    Each image is moved with zero fill in the four axis directions; ``agreement`` is the
+    fraction of (image, direction) pairs whose predicted class equals the unshifted one.
+
+    Args:
+        model: classifier on normalized ``(N, 1, 28, 28)`` images (``flatten``: on ``(N, 784)``).
+        images, labels: uint8 ``(N, 28, 28)`` and ``(N,)``.
+    Returns:
+        ``{s: {"agreement": ..., "accuracy": ...}}`` with ``s = 0`` the unshifted images.
+    """
     from deepnotes.conv.invariance import shift_images
     from deepnotes.experiments.cnn_fashion import normalize
 
+    was_training = model.training
+    model.eval()
+
     def predict(x):
-        return torch.cat([model(normalize(x[i:i + 2000], mean, std)).argmax(1)
-                          for i in range(0, len(x), 2000)])
+        out = []
+        for i in range(0, len(x), 2000):
+            xb = normalize(x[i:i + 2000], mean, std)
+            out.append(model(xb.flatten(1) if flatten else xb).argmax(1))
+        return torch.cat(out)
 
     base = predict(images)
     rows = {0: {"agreement": 1.0, "accuracy": (base == labels).float().mean().item()}}
@@ -128,6 +146,7 @@ def _agreement(model, images, labels, mean, std, max_shift: int) -> dict[int, di
             agree.append((pred == base).float().mean().item())
             correct.append((pred == labels).float().mean().item())
         rows[s] = {"agreement": sum(agree) / len(agree), "accuracy": sum(correct) / len(correct)}
+    model.train(was_training)
     return rows
 
 
@@ -170,7 +189,7 @@ def _run(cfg: Config, ctx) -> Result:
     images, labels = load_fashion_mnist("test")
     images, labels = images[:cfg.test_size], labels[:cfg.test_size]
     equi = _equivariance(model, normalize(images[:64], mean, std))
-    rows = _agreement(model, images, labels, mean, std, cfg.max_shift)
+    rows = shift_agreement(model, images, labels, mean, std, cfg.max_shift)
     _figure(ctx, equi.pop("_example"), rows)
     metrics = {f"equivariance_{k}": v for k, v in equi.items()}
     for s, row in rows.items():
