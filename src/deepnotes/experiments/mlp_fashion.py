@@ -18,8 +18,8 @@ from deepnotes.experiments.base import Claim, Experiment, Result
 
 @dataclass(frozen=True)
 class Config:
-    hidden: tuple[int, ...] = (512, 256)
-    epochs: int = 8
+    hidden: tuple[int, ...] = (256, 256)
+    epochs: int = 10
     batch_size: int = 256
     lr: float = 3e-3
     weight_decay: float = 1e-4
@@ -106,7 +106,7 @@ EXPERIMENT = Experiment(
     presets={
         "smoke": Config(hidden=(64,), epochs=1, batch_size=128, train_subset=2048),
         "quick": Config(),
-        "full": Config(hidden=(1024, 512), epochs=40, weight_decay=5e-4, label_smoothing=0.1,
+        "full": Config(hidden=(1024, 1024), epochs=30, weight_decay=5e-4, label_smoothing=0.1,
                        target_accuracy=0.90),
     },
     run=run,
