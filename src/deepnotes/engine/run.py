@@ -83,7 +83,7 @@ def _unwrap(module: Any) -> Any:
     return module
 
 
-_STEM = re.compile(r"^[A-Za-z0-9_]+$")
+_STEM = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 class RunContext:
@@ -222,7 +222,7 @@ class RunContext:
         """
         track = dict(track or {})
         if phase != "train" and (phase == "last" or not _STEM.match(phase)):
-            raise ValueError(f"phase name {phase!r} must be letters, digits and underscores, "
+            raise ValueError(f"phase name {phase!r} must be letters, digits, - and _, "
                              f"and not 'last'")
         stem = "last" if phase == "train" else phase
         start = 0
