@@ -25,6 +25,19 @@ def test_default_cnn_is_far_smaller_than_the_chapter_2_mlp():
     assert count_parameters(MLP([784, 512, 256, 10])) == 535_818
 
 
+def test_folded_batchnorm_gives_the_same_outputs():
+    torch.manual_seed(0)
+    model = FashionCNN((8, 16), convs_per_stage=2)
+    model.train()
+    for _ in range(3):  # move the running statistics away from their initial values
+        model(torch.randn(16, 1, 28, 28) * 2 + 0.5)
+    model.eval()
+    folded = model.folded()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    x = torch.randn(4, 1, 28, 28)
+    torch.testing.assert_close(folded(x), model(x), rtol=1e-4, atol=1e-5)
+
+
 def test_bad_configurations_raise():
     with pytest.raises(ValueError, match="stages"):
         FashionCNN((8, 8, 8, 8, 8))

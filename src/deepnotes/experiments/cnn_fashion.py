@@ -215,7 +215,7 @@ def _figures(ctx, model: torch.nn.Module, cfg: Config) -> None:
     ax_loss.legend()
     ax_loss.set_title("Fashion-MNIST training")
     # First-layer kernels, tiled 4 x (C / 4).
-    kernels = model.features[0].weight.detach().float()[:, 0]  # (C, 3, 3)
+    kernels = model.features[0].weight.detach().float().cpu()[:, 0]  # (C, 3, 3)
     c = kernels.shape[0]
     cols = max(1, c // 4)
     grid = torch.full((4 * 4, cols * 4), float("nan"))
@@ -252,7 +252,7 @@ def _run(cfg: Config, ctx) -> Result:
     from deepnotes.experiments.shift_equivariance import shift_agreement
 
     moved = (x_test[:cfg.shift_test_size], y_test[:cfg.shift_test_size])
-    cnn_shift = shift_agreement(cnn, *moved, mean, std, max_shift=1)[1]["agreement"]
+    cnn_shift = shift_agreement(cnn.folded(), *moved, mean, std, max_shift=1)[1]["agreement"]
     mlp_shift = shift_agreement(mlp, *moved, mean, std, max_shift=1, flatten=True)[1]["agreement"]
 
     cnn_params = count_parameters(cnn)
