@@ -160,3 +160,19 @@ def test_readme_commands_match_ci():
     block = readme[start + 1: readme.index("```", start + 1)]
     assert len(block) == 2 and "deepnotes report" in block[0] and "pytest" in block[1]
     assert block[1] in (ROOT / ".ci" / "run").read_text()
+
+
+def test_thread_choice(monkeypatch):
+    from deepnotes.experiments import runner
+
+    monkeypatch.setenv("DEEPNOTES_THREADS", "3")
+    assert runner.default_threads() == 3
+    monkeypatch.setenv("DEEPNOTES_THREADS", "zero")
+    with pytest.raises(ValueError, match="positive integer"):
+        runner.default_threads()
+    monkeypatch.delenv("DEEPNOTES_THREADS")
+    monkeypatch.setattr(runner, "idle_cores", lambda: 0.2)  # another job holds the cores
+    assert runner.default_threads() == 1
+    monkeypatch.setattr(runner, "idle_cores", lambda: 64.0)
+    assert runner.default_threads() == (os.cpu_count() or 1)
+    assert runner.default_threads(world_size=2) == max(1, (os.cpu_count() or 1) // 2)

@@ -23,7 +23,8 @@ def _global(
     data_dir: Annotated[Path | None, typer.Option(
         "--data-dir", help="Folder with the dataset files (searched first).")] = None,
     threads: Annotated[int | None, typer.Option(
-        "--threads", min=1, help="CPU threads per process (default: cores / devices).")] = None,
+        "--threads", min=1,
+        help="CPU threads per process (default: the cores idle at the start).")] = None,
 ) -> None:
     if threads is not None:
         os.environ["DEEPNOTES_THREADS"] = str(threads)
