@@ -23,7 +23,7 @@ def _fake_run(folder, name, holds_value, tier="quick"):
     plt.close(fig)
     summary = {"experiment": name, "sections": ["2.2"], "tier": tier, "seed": 0,
                "data": {"name": "Fashion-MNIST"}, "metrics": {"test_accuracy": holds_value},
-               "claims": [{"name": "test_accuracy", "statement": "An MLP <reaches> 89%.",
+               "claims": [{"name": "test_accuracy", "statement": "An MLP <reaches> 89% (|acc|).",
                            "value": holds_value, "op": ">=", "threshold": 0.89,
                            "holds": holds_value >= 0.89}],
                "wall_seconds": 1.5}
@@ -37,10 +37,11 @@ def test_render_embeds_figures_and_verdicts(tmp_path):
     result = render([get("mlp-fashion")], {"mlp-fashion": run}, {}, "quick", tmp_path / "rep")
     page = result.html.read_text()
     assert "data:image/png;base64," in page and 'src="http' not in page
-    assert "An MLP &lt;reaches&gt; 89%." in page  # escaped
+    assert "An MLP &lt;reaches&gt; 89% (|acc|)." in page  # escaped
     assert "fails" in page and result.claims == 1 and result.holds == 0
     md = result.markdown.read_text()
     assert "| 2.2, 2.3, 2.5 | mlp-fashion |" in md and "FAILS" in md
+    assert "89% (\\|acc\\|)." in md
     assert "0/1 claims hold" in md
 
 

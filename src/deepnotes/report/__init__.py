@@ -92,9 +92,9 @@ def _card(exp, run_dir: Path | None, error: str | None) -> str:
         cls = "good" if c["holds"] else "bad"
         rows.append(
             f'<tr><td class="verdict {cls}">{"holds" if c["holds"] else "fails"}</td>'
-            f"<td>{html.escape(c['statement'])}</td>"
-            f"<td class=num>{html.escape(c['name'])} = {_fmt(c['value'])}</td>"
-            f"<td class=num>{html.escape(c['op'])} {_fmt(c['threshold'])}</td></tr>")
+            f"<td>{html.escape(c['statement'])}<div class=num>{html.escape(c['name'])} = "
+            f"<b>{_fmt(c['value'])}</b> {html.escape(c['op'])} {_fmt(c['threshold'])}</div>"
+            f"</td></tr>")
     metrics = "".join(f"<tr><td>{html.escape(k)}</td><td class=num>{_fmt(v)}</td></tr>"
                       for k, v in summary["metrics"].items())
     data = html.escape(", ".join(f"{k}: {v}" for k, v in summary.get("data", {}).items()))
@@ -120,10 +120,10 @@ h2{margin:28px 0 10px;font-size:19px;border-bottom:2px solid #d9dce3;padding-bot
 .head{display:flex;align-items:baseline;gap:10px}.head h3{margin:0;font-size:17px}
 .sec{font-weight:600;color:#5c6370}.claim{margin:6px 0 10px;color:#333}
 table{border-collapse:collapse;width:100%;font-size:13.5px}td{padding:4px 6px;border-top:1px solid #eceef2;vertical-align:top}
-td.num{font-family:ui-monospace,Menlo,monospace;white-space:nowrap}.verdict{font-weight:700;text-transform:uppercase;font-size:12px}
+.num{font-family:ui-monospace,Menlo,monospace;color:#3b4252;margin-top:2px}td.verdict{width:52px}.verdict{font-weight:700;text-transform:uppercase;font-size:12px}
 .good{color:#2f9e44}.bad{color:#e8590c}.card.good,.card.bad{color:inherit}
 .figs{display:flex;flex-wrap:wrap;gap:8px;margin-top:8px}figure{margin:0;flex:1 1 240px}
-figure img{width:100%;height:auto;border:1px solid #eee}figcaption{font-size:12px;color:#666;text-align:center}
+figure img{width:100%;height:auto;max-height:340px;object-fit:contain;border:1px solid #eee}figcaption{font-size:12px;color:#666;text-align:center}
 details{margin-top:8px;font-size:13px}.meta{color:#666;margin:4px 0}pre{white-space:pre-wrap;font-size:12px;background:#fff4f4;padding:8px}
 .totals{display:flex;gap:18px;margin-top:10px}.totals b{font-size:20px}
 """
@@ -156,7 +156,8 @@ def render(experiments: Iterable, runs: dict[str, Path | None], errors: dict[str
             for c in summary["claims"]:
                 result.claims += 1
                 result.holds += bool(c["holds"])
-                md.append(f"| {', '.join(exp.sections)} | {exp.name} | {c['statement']} | "
+                statement = c["statement"].replace("|", "\\|")  # a literal | ends a cell
+                md.append(f"| {', '.join(exp.sections)} | {exp.name} | {statement} | "
                           f"{_fmt(c['value'])} | {c['op']} {_fmt(c['threshold'])} | "
                           f"{'holds' if c['holds'] else 'FAILS'} |")
         body.append("</div>")
