@@ -11,7 +11,10 @@ build it with ``deepnotes run cnn-fashion``). The smoke tier trains a tiny CNN i
    difference lives in the border band that the padding reaches.
 3. Near-invariance: after pooling and global averaging, the predicted class of a test image
    moved by 1 or 2 pixels (zero fill, 4 directions) agrees with the unshifted prediction in at
-   least 95% / 90% of cases (thresholds set before measuring).
+   least 95% / 90% of cases (thresholds set before measuring). Measured: the full-tier CNN
+   (trained with random crops of +-2 px) 98.3% / 97.9%; the quick-tier CNN (no augmentation,
+   flattened 7x7 head) 94.3% / 87.2%, below both thresholds: pooling alone buys only part of
+   the invariance, the rest is learned from shifted training images.
 """
 
 from __future__ import annotations
