@@ -1,6 +1,6 @@
 """Where the notes' formulas differ from the standard ones: each test decides one erratum.
 
-See docs/errata/ch09.md. The default of every optimizer is the standard form (tested against
+See docs/ERRATA.md. The default of every optimizer is the standard form (tested against
 torch in test_optim.py); the notes' forms are explicit options, tested here to do what the
 notes write.
 """

@@ -172,7 +172,7 @@ def local_response_norm(x: torch.Tensor, size: int, alpha: float = 1e-4, beta: f
     the window being ``size`` neighbouring channels ``c - size//2 .. c + (size-1)//2``
     (missing channels count as zero). The notes write the sum without the square; the square
     keeps the base positive, and ``alpha / size`` is torch's scaling (the paper uses
-    ``alpha`` alone). See ``docs/errata/ch04.md``.
+    ``alpha`` alone). See ``docs/ERRATA.md``.
 
     Args:
         x: ``(N, C, ...)`` with at least one dimension after the channels.

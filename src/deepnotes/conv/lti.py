@@ -13,7 +13,7 @@ whose rows are cyclic shifts of one another. Three routes compute the same ``h``
 direct double sum, the matrix ``G``, and the convolution theorem
 ``f * g = IDFT(DFT(f) . DFT(g))``. Deep-learning "convolution" layers compute the
 cross-correlation ``sum_s g(s) f(y + s)`` instead (the kernel flipped); the notes' matrix in
-sec. 4.1.2 has that orientation (see ``docs/errata/ch04.md``).
+sec. 4.1.2 has that orientation (see ``docs/ERRATA.md``).
 
 All functions act on the last dimension and broadcast over leading ones.
 """

@@ -9,7 +9,7 @@ is a first-order derivative.
    noise). The fitted ``W`` is a circulant (deviation from the nearest circulant small) whose
    first column is the hidden kernel: linearity + shift-equivariance is all it takes.
 3. Example 4.1: ``h(6) = f(3) g(3) = +1`` and ``h = (1, -1, 0, 0, 0, 0)``; the notes print -1
-   and a matrix with the correlation orientation (docs/errata/ch04.md).
+   and a matrix with the correlation orientation (docs/ERRATA.md).
 4. Example 4.2: the forward difference of ``sin`` sampled with spacing ``dx`` approximates
    ``cos`` with error O(dx): halving ``dx`` halves the error. On a Fashion-MNIST image the
    horizontal and vertical difference filters are edge detectors (figure).

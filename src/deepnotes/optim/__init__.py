@@ -3,7 +3,7 @@
 Every optimizer is a ``torch.optim.Optimizer`` whose update is vectorized over the parameter
 list with ``torch._foreach_*`` kernels (``foreach=False`` gives the per-tensor reference path).
 Where the notes' formula differs from the standard one, the standard form is the default and
-the notes' form is an explicit option; docs/errata/ch09.md records each difference.
+the notes' form is an explicit option; docs/ERRATA.md records each difference.
 """
 
 from deepnotes.optim.adagrad import AdaGrad

@@ -9,7 +9,7 @@ Coordinates that have seen large gradients take small steps and vice versa. Beca
 grows, the effective step ``lr / (sqrt(G_k) + eps)`` never increases; that is what the regret
 bound of Duchi et al. rests on. This is ``torch.optim.Adagrad`` (``lr_decay=0``).
 
-Two readings of the notes are available as explicit options (docs/errata/ch09.md):
+Two readings of the notes are available as explicit options (docs/ERRATA.md):
 
 - ``eps_inside_sqrt=True``: ``g / sqrt(eps + G)`` as the notes write it (torch, and Duchi et
   al.'s ``delta I + diag(G)^{1/2}``, put ``eps`` outside the root). Both are safe; they differ

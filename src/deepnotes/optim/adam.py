@@ -10,7 +10,7 @@ Notes 9.3.4; Kingma & Ba (2015), Algorithm 1. At step ``t = 1, 2, ...`` with gra
 ``1 - beta^t``; dividing by it makes ``m_hat`` an unbiased estimate of ``E[g]`` for stationary
 gradients. The notes divide by ``1 - beta1`` and ``1 - beta2`` (no power ``t``):
 ``notes_bias_correction=True`` reproduces that; it over-scales ``m`` by up to ``1/(1-beta1)``
-and ``v`` by up to ``1/(1-beta2)`` once ``t`` is large (docs/errata/ch09.md).
+and ``v`` by up to ``1/(1-beta2)`` once ``t`` is large (docs/ERRATA.md).
 The default matches ``torch.optim.Adam`` (``amsgrad=False``, L2 ``weight_decay`` on ``g``).
 """
 

@@ -12,7 +12,7 @@ time step ``lr`` is noisy gradient descent (Roberts & Tweedie 1996; Welling & Te
 so noise of standard deviation ``s`` per step means ``T = s^2 / (2 lr)``. The notes write
 ``exp(-E / sigma^2)`` for ``dx/dt = -grad E + eta(t)`` without saying what ``sigma`` is: with
 white noise of intensity ``<eta(t) eta(t')> = sigma^2 delta(t - t')`` the density is
-``exp(-2 E / sigma^2)``, i.e. ``T = sigma^2 / 2`` (docs/errata/ch09.md).
+``exp(-2 E / sigma^2)``, i.e. ``T = sigma^2 / 2`` (docs/ERRATA.md).
 
 Mini-batch SGD is the same recursion with the gradient noise of the batch: if one example's
 gradient has variance ``sigma_g^2`` around the full gradient, a batch of ``B`` (drawn with

@@ -15,7 +15,7 @@ With a constant learning rate the two are the same sequence (``delta = -lr * b``
 only when ``lr`` changes between steps (a schedule rescales the whole remembered velocity in the
 torch form, only the new gradient in the notes form). ``notes_velocity=True`` selects the notes
 form. The notes' one-line summary ``theta = theta - alpha*delta + lr*g`` has both signs flipped
-(it climbs the loss); see docs/errata/ch09.md.
+(it climbs the loss); see docs/ERRATA.md.
 
 Nesterov momentum (torch's formulation): ``theta <- theta - lr * (g + mu * b)`` after updating
 ``b``. Weight decay adds ``weight_decay * theta`` to ``g`` (an L2 penalty, as in torch.optim.SGD).
