@@ -110,6 +110,26 @@ def test_sigterm_writes_checkpoint_and_resume_finishes(tmp_path):
 
 
 @needs_fashion
+def test_sigterm_to_ddp_parent_checkpoints_in_the_workers(tmp_path):
+    cmd = [sys.executable, "-m", "deepnotes.cli", "run", "mlp-fashion", "--tier", "smoke",
+           "--devices", "2", "--accelerator", "cpu", "--out", str(tmp_path), "epochs=400",
+           "train_subset=512", "batch_size=128", "hidden=16"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    started = False
+    while time.monotonic() < deadline and not started:
+        found = list(tmp_path.glob("mlp-fashion/*/metrics.jsonl"))
+        started = bool(found) and found[0].read_text().count("\n") >= 2
+        time.sleep(0.2)
+    assert started, "run never started logging"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "checkpoint written" in err
+    assert list(tmp_path.glob("mlp-fashion/*/checkpoints/last.ckpt"))
+
+
+@needs_fashion
 def test_two_cpu_processes_ddp_match_one(tmp_path):
     over = ["epochs=3", "train_subset=4096", "batch_size=256", "hidden=64"]
     _, one = run_experiment("mlp-fashion", tier="smoke", out=tmp_path, overrides=over)

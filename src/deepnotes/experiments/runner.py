@@ -5,6 +5,7 @@ This is the library function behind ``deepnotes run``; tests and the report call
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import json
@@ -231,6 +232,35 @@ def resume_experiment(run_dir: Path | str, stop_at_step: int | None = None
     return run_dir, summary
 
 
+@contextlib.contextmanager
+def _signals_forwarded_to_workers():
+    """While DDP workers run, the parent passes SIGTERM on to them and ignores SIGINT.
+
+    A terminal's Ctrl-C already reaches every process of the group, so the workers checkpoint
+    and stop together; SIGTERM (``kill PID``, a scheduler) reaches only the parent and would
+    otherwise kill it and orphan the workers without a checkpoint.
+    """
+    import multiprocessing
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def forward(signum, _frame):
+        for child in multiprocessing.active_children():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child.pid, signum)
+
+    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, forward),
+                signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def _launch(name, cfg, run_dir, seed, tier, devices, precision, accelerator, resume,
             stop_at_step, threads):
     from lightning.fabric import Fabric
@@ -239,8 +269,9 @@ def _launch(name, cfg, run_dir, seed, tier, devices, precision, accelerator, res
     if devices > 1:
         fabric = Fabric(accelerator=accelerator, devices=devices, precision=precision,
                         strategy="ddp_spawn")
-        out = fabric.launch(_worker, name, cfg, str(run_dir), seed, tier, resume, stop_at_step,
-                            threads)
+        with _signals_forwarded_to_workers():
+            out = fabric.launch(_worker, name, cfg, str(run_dir), seed, tier, resume,
+                                stop_at_step, threads)
         if "_error" in out:
             raise {e.__name__: e for e in _PASSED_ON}[out["_error"]](out["_message"])
         return out
