@@ -21,20 +21,6 @@ def _skip_without_data(name: str) -> None:
         pytest.skip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
 
 
-@pytest.fixture(scope="module")
-def smoke_runs(tmp_path_factory):
-    """Each experiment once at the smoke tier (shared by the tests below)."""
-    out = tmp_path_factory.mktemp("runs")
-    cache: dict[str, tuple] = {}
-
-    def get(name: str):
-        if name not in cache:
-            cache[name] = run_experiment(name, tier="smoke", out=out)
-        return cache[name]
-
-    return get
-
-
 def test_registered_in_chapter_order_with_chapter_9_sections():
     assert len(NAMES) == len(set(NAMES)) == 5
     for exp in ch09.EXPERIMENTS:
