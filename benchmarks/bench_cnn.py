@@ -153,6 +153,19 @@ class TorchvisionStyleFashion(PerSampleFashion):
         return (x - mean) / std, int(self.labels[i])
 
 
+class AsWritten(torch.nn.Module):
+    """The network run literally as its layers are listed (``FashionCNN.layer_by_layer``:
+    ReLU before pooling, flatten in (C, H, W) order), as a training script that builds
+    the same ``nn.Sequential`` runs it. Same parameters, same function as ``forward``."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.layer_by_layer(x)
+
+
 class SameOrder(torch.utils.data.Sampler):
     """Sample indices in the order ``Batches`` uses, so every pipeline sees the same batches
     and differs only in speed."""
@@ -169,27 +182,68 @@ class SameOrder(torch.utils.data.Sampler):
         return self.epochs * self.batches.steps_per_epoch * self.batches.batch_size
 
 
-def _race(cfg: Config, eval_every: int, max_epochs: float) -> list[dict]:
+EXAMPLES_BATCH = 64  # pytorch/examples mnist/main.py defaults: batch 64, Adadelta(lr=1.0),
+EXAMPLES_LR = 1.0  # StepLR(step_size=1 epoch, gamma=0.7), ToTensor + Normalize per sample,
+EXAMPLES_GAMMA = 0.7  # fp32, log-softmax + NLL (= cross-entropy on logits, no smoothing)
+
+
+def _pipelines(cfg: Config) -> list[dict]:
+    """The rows of the race. ``recipe``: "quick" (deepnotes' quick tier: batch, SGD-Nesterov,
+    one-cycle, label smoothing; the same for every row that names it) or "examples" (the
+    training recipe of pytorch/examples' MNIST script, the issue's reference point)."""
+    fmt = _name(cfg.channels_last, cfg.bf16)
+    tv = "per-sample DataLoader, torchvision-style (PIL, ToTensor, Normalize), contiguous fp32"
+    return [
+        dict(label=f"deepnotes: in-memory Batches, {fmt}, FashionCNN.forward",
+             dataset=None, cl=cfg.channels_last, bf=cfg.bf16, as_written=False, recipe="quick"),
+        dict(label=f"{tv}, layers as written", dataset=TorchvisionStyleFashion, cl=False,
+             bf=False, as_written=True, recipe="quick"),
+        dict(label=f"per-sample DataLoader, lean, {fmt}, FashionCNN.forward",
+             dataset=PerSampleFashion, cl=cfg.channels_last, bf=cfg.bf16, as_written=False,
+             recipe="quick"),
+        dict(label=f"in-memory Batches, {fmt}, layers as written", dataset=None,
+             cl=cfg.channels_last, bf=cfg.bf16, as_written=True, recipe="quick"),
+        dict(label=f"{tv}, layers as written, pytorch/examples recipe (batch "
+                   f"{EXAMPLES_BATCH}, Adadelta lr {EXAMPLES_LR:g}, StepLR {EXAMPLES_GAMMA:g})",
+             dataset=TorchvisionStyleFashion, cl=False, bf=False, as_written=True,
+             recipe="examples"),
+    ]
+
+
+def _setup(spec: dict, cfg: Config, steps_per_epoch: int, total: int):
+    """Model, optimizer and scheduler for one row; the scheduler steps once per step."""
+    c = dataclasses.replace(cfg, channels_last=spec["cl"], bf16=spec["bf"])
+    if spec["recipe"] == "quick":
+        model, optimizer, scheduler = build_cnn(c, total, seed=0)
+    else:
+        c = dataclasses.replace(c, batch_size=EXAMPLES_BATCH, label_smoothing=0.0)
+        model, _, _ = build_cnn(c, total, seed=0)  # same initial weights
+        optimizer = torch.optim.Adadelta(model.parameters(), lr=EXAMPLES_LR)
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=steps_per_epoch,
+                                                    gamma=EXAMPLES_GAMMA)
+    return c, (AsWritten(model) if spec["as_written"] else model), optimizer, scheduler
+
+
+def _race(cfg: Config, eval_every: int, max_epochs: float, only: list[int] | None = None
+          ) -> list[dict]:
+    """Train each pipeline until the test accuracy, checked every ``eval_every`` quick-tier
+    batches' worth of images with the clock stopped, reaches 88%."""
     x_train, y_train = load_fashion_mnist("train")
     x_test, y_test = load_fashion_mnist("test")
-    total = round(cfg.epochs * (len(x_train) // cfg.batch_size))
-    max_steps = round(max_epochs * (len(x_train) // cfg.batch_size))
+    eval_images = eval_every * cfg.batch_size
     rows = []
     epochs = int(max_epochs) + 1
-    for label, dataset, cl, bf in (
-        (f"deepnotes: Batches on in-memory uint8, {_name(cfg.channels_last, cfg.bf16)}", None,
-         cfg.channels_last, cfg.bf16),
-        ("per-sample DataLoader, torchvision-style (PIL, ToTensor, Normalize), "
-         "contiguous fp32", TorchvisionStyleFashion, False, False),
-        (f"per-sample DataLoader, lean, {_name(cfg.channels_last, cfg.bf16)}", PerSampleFashion,
-         cfg.channels_last, cfg.bf16),
-    ):
-        c = dataclasses.replace(cfg, channels_last=cl, bf16=bf)
-        model, optimizer, scheduler = build_cnn(c, total, seed=0)
-        order = Batches(x_train, y_train, batch_size=c.batch_size, seed=0)
-        if dataset is not None:
+    for i, spec in enumerate(_pipelines(cfg)):
+        if only and i not in only:
+            continue
+        batch = cfg.batch_size if spec["recipe"] == "quick" else EXAMPLES_BATCH
+        order = Batches(x_train, y_train, batch_size=batch, seed=0)
+        total = round(cfg.epochs * order.steps_per_epoch)  # one-cycle length (quick recipe)
+        c, model, optimizer, scheduler = _setup(spec, cfg, order.steps_per_epoch, total)
+        cl = spec["cl"]
+        if spec["dataset"] is not None:
             loader = torch.utils.data.DataLoader(
-                dataset(x_train, y_train), batch_size=c.batch_size,
+                spec["dataset"](x_train, y_train), batch_size=batch,
                 sampler=SameOrder(order, epochs), drop_last=True)
 
             def batch_stream(loader=loader, cl=cl):
@@ -206,27 +260,31 @@ def _race(cfg: Config, eval_every: int, max_epochs: float) -> list[dict]:
                     step += 1
                     yield normalize(xb, FASHION_MEAN, FASHION_STD, cl), yb
 
-        clock, reached, acc = 0.0, None, 0.0
+        clock, reached, acc, seen, next_eval = 0.0, None, 0.0, 0, eval_images
         stream = batch_stream()
         t0 = time.perf_counter()
-        for step in range(max_steps):
+        for step in range(round(max_epochs * order.steps_per_epoch)):
             xb, yb = next(stream)
             loss = cnn_loss(model, xb, yb, c)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            if step < total - 1:
+            if spec["recipe"] != "quick" or step < total - 1:
                 scheduler.step()
-            if (step + 1) % eval_every == 0:
+            seen += batch
+            if seen >= next_eval:
+                next_eval += eval_images
                 clock += time.perf_counter() - t0
                 acc = accuracy(model, x_test, y_test, FASHION_MEAN, FASHION_STD, cl)
                 if acc >= TARGET:
                     reached = clock
                     break
                 t0 = time.perf_counter()
-        rows.append({"pipeline": label, "seconds": reached, "steps": step + 1, "accuracy": acc})
+        rows.append({"pipeline": spec["label"], "seconds": reached, "steps": step + 1,
+                     "images": seen, "accuracy": acc, "ms_per_step": None if reached is None
+                     else 1000 * reached / (step + 1)})
         shown = f"{reached:.1f} s" if reached else "not reached"
-        print(f"  {label}: {shown} ({step + 1} steps, acc {acc:.4f})", flush=True)
+        print(f"  {spec['label']}: {shown} ({step + 1} steps, acc {acc:.4f})", flush=True)
     return rows
 
 
@@ -237,7 +295,9 @@ def main(threads: int = typer.Option(0, help="torch threads (0: all cores)"),
          lr: float = typer.Option(0.0, help="race peak lr (0: quick tier's)"),
          schedule_epochs: float = typer.Option(0.0, help="race one-cycle length in epochs "
                                                "(0: quick tier's)"), skip_table: bool = False,
-         skip_race: bool = False) -> None:
+         skip_race: bool = False,
+         only: str = typer.Option("", help="race rows to run, e.g. 0,1 (default: all)")
+         ) -> None:
     torch.set_num_threads(threads or os.cpu_count() or 1)
     cfg = EXPERIMENT.presets["quick"]
     print(f"# bench_cnn: FashionCNN{cfg.channels}, batch {cfg.batch_size}, "
@@ -259,17 +319,25 @@ def main(threads: int = typer.Option(0, help="torch threads (0: all cores)"),
         # 0 = the quick tier's value.
         race = dataclasses.replace(cfg, batch_size=batch_size or cfg.batch_size,
                                    lr=lr or cfg.lr, epochs=schedule_epochs or cfg.epochs)
-        print(f"(all pipelines: batch {race.batch_size}, SGD-Nesterov, one-cycle to lr "
-              f"{race.lr:g} over {race.epochs:g} epoch(s), warm-up {race.warmup:g})")
-        rows = _race(race, eval_every, max_epochs)
-        print("\n| pipeline | seconds to 88% | steps | speed-up vs per-sample fp32 |")
-        print("|---|---|---|---|")
-        ref = rows[1]["seconds"]
-        for row in rows:
+        print(f"(quick recipe: batch {race.batch_size}, SGD-Nesterov, one-cycle to lr "
+              f"{race.lr:g} over {race.epochs:g} epoch(s), warm-up {race.warmup:g}, "
+              f"label smoothing {race.label_smoothing:g})")
+        rows = _race(race, eval_every, max_epochs, [int(i) for i in only.split(",")]
+                     if only else None)
+        print("\n| pipeline | recipe | seconds to 88% | steps | images | ms/step "
+              "| this row's time / deepnotes' |")
+        print("|---|---|---|---|---|---|---|")
+        ours = rows[0]["seconds"] if rows[0]["pipeline"].startswith("deepnotes") else None
+        for row, spec in zip(rows, [p for i, p in enumerate(_pipelines(race))
+                                    if not only or str(i) in only.split(",")], strict=True):
             sec = row["seconds"]
-            speed = f"{ref / sec:.1f}x" if sec and ref else "-"
-            print(f"| {row['pipeline']} | {sec:.1f} | {row['steps']} | {speed} |"
-                  if sec else f"| {row['pipeline']} | not reached | {row['steps']} | - |")
+            if sec is None:
+                print(f"| {row['pipeline']} | {spec['recipe']} | not reached | {row['steps']} "
+                      f"| {row['images']} | - | - |")
+                continue
+            ratio = f"{sec / ours:.1f}x" if ours else "-"
+            print(f"| {row['pipeline']} | {spec['recipe']} | {sec:.1f} | {row['steps']} "
+                  f"| {row['images']} | {row['ms_per_step']:.1f} | {ratio} |")
     print(f"\nload average {os.getloadavg()[0]:.1f} at end")
 
 

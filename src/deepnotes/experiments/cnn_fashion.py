@@ -3,12 +3,13 @@
 The CNN (:class:`deepnotes.conv.FashionCNN`) is trained with SGD + Nesterov momentum and a
 one-cycle learning rate, batches sliced from in-memory uint8 tensors
 (:class:`deepnotes.data.Batches`). Speed choices, each measured (``benchmarks/bench_cnn.py``,
-``benchmarks/README.md``): channels_last memory format and bfloat16 autocast (2.35x the
+``benchmarks/README.md``): channels_last memory format and bfloat16 autocast (2.4-2.6x the
 training throughput of contiguous fp32 on 2 CPU cores; weights, optimizer and BatchNorm
 statistics stay fp32, and the final test accuracy is measured in fp32; fp32 training ends
-within 0.05 points of it). Quick tier: 5 epochs of batch 128, about 52 s of training on two
-idle cores, 92.3% test accuracy. The full tier trains a deeper network 24 epochs with random
-crops and flips (94.6%).
+within 0.05 points of it), and ``FashionCNN.forward``'s exact rewrites (ReLU after pooling,
+channels-last head; 11% of a step). Quick tier: 5 epochs of batch 128, 45-52 s of training
+on two idle cores, 92.3-92.4% test accuracy. The full tier trains a deeper network 24
+epochs with random crops and flips (94.6%).
 
 For comparison the same run trains the chapter-2 MLP (``784-512-256-10``, the architecture of
 ``mlp-fashion``, same AdamW one-cycle recipe) for ``mlp_epochs`` epochs. Claims: the CNN
