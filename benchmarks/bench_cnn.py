@@ -10,30 +10,31 @@ variant alike) and inference throughput for
 plus the test accuracy after ``--epochs`` epochs of training with each precision (same seed,
 same batches), to check that bf16 does not change results beyond noise.
 
-Part 2, time-to-88% test accuracy, side by side in one run, same network, optimizer, one-cycle
-schedule and batch size (by default the quick tier's: batch 128, one-cycle to lr 0.1 over 5
-epochs; ``--batch-size``, ``--lr`` and ``--schedule-epochs`` change them for every pipeline
-alike). Measured (``benchmarks/README.md``): a one-epoch cycle brings deepnotes to 88% sooner
-(300 steps instead of 375) but the fp32 baseline sooner still (225 steps), so the ratio falls;
-batches of 256-1024 needed more images to reach 88% than 128, so they do not help either:
+Part 2, time-to-88% test accuracy, rows run one after the other in one process (table and
+results: ``benchmarks/README.md``):
 
 * deepnotes: uint8 tensors in memory, batches by index slicing (``deepnotes.data.Batches``),
-  the quick tier's memory format and precision;
+  the quick tier's memory format and precision, ``FashionCNN.forward``;
 * per-sample DataLoader: a ``Dataset`` that does per image what torchvision's FashionMNIST
   with ``ToTensor()`` + ``Normalize()`` does (PIL image, to tensor, normalize), default
-  collation, contiguous fp32: the usual example script;
-* a lean per-sample DataLoader (tensor ops only) with deepnotes' format and precision, to
-  split the gain between the data pipeline and format/precision.
+  collation, contiguous fp32, the layers run as written (``FashionCNN.layer_by_layer``):
+  the usual training script for this network;
+* a lean per-sample DataLoader (tensor ops only) with deepnotes' format, precision and
+  forward, and deepnotes' in-memory batches with the layers as written, to split the gain
+  between data path, format/precision and forward;
+* the usual script's pipeline with pytorch/examples' MNIST recipe (batch 64, Adadelta lr 1,
+  StepLR 0.7 per epoch), the issue's reference point.
 
-All three see the same batches in the same order (a sampler replays ``Batches``' order), so
-they differ in speed only, up to bf16 rounding.
-
-The clock counts training only; the test set is evaluated every ``--eval-every`` steps with
-the clock stopped.
+The first four share deepnotes' quick recipe (batch 128, SGD-Nesterov, one-cycle to lr 0.1
+over 5 epochs, label smoothing 0.1; ``--batch-size``, ``--lr`` and ``--schedule-epochs``
+change it for all of them alike), the initial weights, and the same batches in the same order
+(a sampler replays ``Batches``' order), so they differ in speed only, up to bf16 rounding.
+The clock counts training only; the test set is evaluated every ``--eval-every`` quick-tier
+batches' worth of images (3,200) with the clock stopped.
 
     .venv/bin/python benchmarks/bench_cnn.py [--threads N] [--rounds 3] [--steps 8]
         [--epochs 1] [--batch-size 128] [--lr 0.1] [--schedule-epochs 5]
-        [--skip-table] [--skip-race]
+        [--skip-table] [--skip-race] [--only 0,1]
 """
 
 from __future__ import annotations
