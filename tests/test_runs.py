@@ -196,3 +196,27 @@ def test_thread_choice(monkeypatch):
     monkeypatch.setattr(runner, "idle_cores", lambda: 64.0)
     assert runner.default_threads() == (os.cpu_count() or 1)
     assert runner.default_threads(world_size=2) == max(1, (os.cpu_count() or 1) // 2)
+
+
+def test_run_threads_applies_the_experiments_cap_and_the_configs_pin(monkeypatch):
+    from deepnotes.experiments import runner
+    from deepnotes.experiments.registry import get
+
+    monkeypatch.setenv("DEEPNOTES_THREADS", "2")
+    small = get("linear-collapse")  # max_threads=1: tiny matrices
+    assert small.max_threads == 1
+    assert runner.run_threads(small, small.presets["quick"]) == 1
+    conv = get("conv-arithmetic")  # config field threads: smoke pins 1, quick leaves it
+    assert runner.run_threads(conv, conv.presets["smoke"]) == 1
+    assert runner.run_threads(conv, conv.presets["quick"]) == 2
+    assert runner.run_threads(conv, conv.config_for("quick", ["threads=3"])) == 3
+
+
+def test_a_run_records_the_threads_it_used_and_restores_the_callers(tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setenv("DEEPNOTES_THREADS", "2")
+    before = torch.get_num_threads()
+    run_dir, _ = run_experiment("linear-collapse", tier="smoke", out=tmp_path)
+    assert json.loads((run_dir / "config.json").read_text())["threads"] == 1
+    assert torch.get_num_threads() == before

@@ -91,6 +91,10 @@ class Experiment:
         run: ``run(cfg, ctx) -> Result``.
         module: dotted module path (for ``deepnotes list``).
         test: the test file that covers it.
+        max_threads: at most this many intra-op threads (``None``: no cap). Small models lose
+            more to thread synchronization than they gain (``experiments/threads.py``). A
+            config field ``threads`` > 0 (per tier, or ``threads=N`` on the command line)
+            pins the count instead. The runner applies both and records the result.
     """
 
     name: str
@@ -101,6 +105,7 @@ class Experiment:
     run: Callable[[Any, Any], Result]
     module: str
     test: str
+    max_threads: int | None = None
 
     def __post_init__(self) -> None:
         missing = [t for t in TIERS if t not in self.presets]

@@ -33,7 +33,6 @@ import torch
 import torch.nn.functional as F
 
 from deepnotes.experiments.base import Claim, Experiment, Result
-from deepnotes.experiments.ch04_common import torch_threads
 
 # Names under which the full and quick tiers publish the CNN; loaders prefer the first.
 ARTIFACT_FULL, ARTIFACT_QUICK = "cnn-fashion", "cnn-fashion-quick"
@@ -233,11 +232,6 @@ def _figures(ctx, model: torch.nn.Module, cfg: Config) -> None:
 
 
 def run(cfg: Config, ctx) -> Result:
-    with torch_threads(cfg.threads):
-        return _run(cfg, ctx)
-
-
-def _run(cfg: Config, ctx) -> Result:
     from deepnotes.artifacts import save_artifact
     from deepnotes.conv import cnn_parameter_count, count_parameters, mlp_parameter_count
     from deepnotes.data import FASHION_MEAN, FASHION_STD, fashion_mnist_source, load_fashion_mnist

@@ -19,7 +19,6 @@ import torch
 import torch.nn.functional as F
 
 from deepnotes.experiments.base import Claim, Experiment, Result
-from deepnotes.experiments.ch04_common import torch_threads
 
 PARITY_TOLERANCE = 1e-10  # float64 agreement of values and gradients
 NOTES_TRANSPOSED = [[0, 0, 0, 1], [0, 0, 2, 3], [0, 2, 0, 3], [4, 6, 6, 9]]
@@ -123,23 +122,22 @@ def run(cfg: Config, ctx) -> Result:
     from deepnotes.conv import functional as CF
     from deepnotes.data import FASHION_MEAN, FASHION_STD, load_fashion_mnist
 
-    with torch_threads(cfg.threads):
-        images, _ = load_fashion_mnist("test")
-        x = (images[:cfg.images].double().div(255) - FASHION_MEAN).div(FASHION_STD).unsqueeze(1)
-        gaps = _parity(x, ctx.generator(5))
-        checked, mismatches = _size_grid()
-        fig_shapes = [tuple(t.shape[1:]) for t in _figure_4_1_shapes()]
-        k = torch.tensor([[0.0, 1.0], [2.0, 3.0]])
-        expected = torch.tensor(NOTES_TRANSPOSED, dtype=torch.float32)
-        torch_ct = F.conv_transpose2d(k.view(1, 1, 2, 2), k.view(1, 1, 2, 2), stride=2)[0, 0]
-        ours_ct = CF.conv_transpose2d(k.view(1, 1, 2, 2), k.view(1, 1, 2, 2), stride=2)[0, 0]
-        painted = torch.zeros(4, 4, 4)
-        for i, j in itertools.product(range(2), range(2)):
-            painted[2 * i + j, 2 * i:2 * i + 2, 2 * j:2 * j + 2] = k[i, j] * k
-        transposed_error = max((torch_ct - expected).abs().max().item(),
-                               (ours_ct - expected).abs().max().item(),
-                               (painted.sum(0) - expected).abs().max().item())
-        _figure(ctx, x, painted, ours_ct)
+    images, _ = load_fashion_mnist("test")
+    x = (images[:cfg.images].double().div(255) - FASHION_MEAN).div(FASHION_STD).unsqueeze(1)
+    gaps = _parity(x, ctx.generator(5))
+    checked, mismatches = _size_grid()
+    fig_shapes = [tuple(t.shape[1:]) for t in _figure_4_1_shapes()]
+    k = torch.tensor([[0.0, 1.0], [2.0, 3.0]])
+    expected = torch.tensor(NOTES_TRANSPOSED, dtype=torch.float32)
+    torch_ct = F.conv_transpose2d(k.view(1, 1, 2, 2), k.view(1, 1, 2, 2), stride=2)[0, 0]
+    ours_ct = CF.conv_transpose2d(k.view(1, 1, 2, 2), k.view(1, 1, 2, 2), stride=2)[0, 0]
+    painted = torch.zeros(4, 4, 4)
+    for i, j in itertools.product(range(2), range(2)):
+        painted[2 * i + j, 2 * i:2 * i + 2, 2 * j:2 * j + 2] = k[i, j] * k
+    transposed_error = max((torch_ct - expected).abs().max().item(),
+                           (ours_ct - expected).abs().max().item(),
+                           (painted.sum(0) - expected).abs().max().item())
+    _figure(ctx, x, painted, ours_ct)
     worst = max(gaps.values())
     return Result(
         metrics={**{f"parity_{k_}": v for k_, v in gaps.items()},

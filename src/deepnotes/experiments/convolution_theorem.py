@@ -25,7 +25,7 @@ import torch
 
 from deepnotes.conv import lti
 from deepnotes.experiments.base import Claim, Experiment, Result
-from deepnotes.experiments.ch04_common import torch_threads
+from deepnotes.experiments.threads import one_thread
 
 ROUNDOFF = 1e-9  # float64 agreement of the three routes (n <= 256: error ~ n * 1e-16)
 CIRCULANT_TOLERANCE = 0.05  # relative Frobenius deviation of the learned map
@@ -136,11 +136,6 @@ def _figures(ctx, learned, derivative, image, example):
 
 
 def run(cfg: Config, ctx) -> Result:
-    with torch_threads(cfg.threads):
-        return _run(cfg, ctx)
-
-
-def _run(cfg: Config, ctx) -> Result:
     gen = ctx.generator(0)
     f = torch.randn(cfg.trials, cfg.n, dtype=torch.float64, generator=gen)
     g = torch.randn(cfg.trials, cfg.n, dtype=torch.float64, generator=gen)
@@ -150,7 +145,7 @@ def _run(cfg: Config, ctx) -> Result:
     matrix_error = (by_matrix - direct).abs().max().item()
     fft_error = (by_fft - direct).abs().max().item()
 
-    with torch_threads(1):  # 32 x 32 weights: one thread is faster
+    with one_thread():  # 32 x 32 weights: one thread is faster
         learned = _learn_lti_map(cfg, ctx)
 
     f41 = torch.tensor([0, 0, 0, 1, 0, 0], dtype=torch.float64)

@@ -22,7 +22,6 @@ import torch
 from torch import nn
 
 from deepnotes.experiments.base import Claim, Experiment, Result
-from deepnotes.experiments.threads import one_thread
 
 MAX_ABS_GAP = 1e-4  # |q - p^| per outcome: far below any frequency of the data (>= 1e-3)
 MAX_KL_BITS = 1e-6  # D(p^ || q) in bits at the end
@@ -48,14 +47,6 @@ class Categorical(nn.Module):
 
 
 def run(cfg: Config, ctx) -> Result:
-    with one_thread():
-        return _run(cfg, ctx)
-
-
-def _run(cfg: Config, ctx) -> Result:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from deepnotes import info
@@ -130,6 +121,7 @@ EXPERIMENT = Experiment(
              "quick": Config(),
              "full": Config(steps=3000)},
     run=run,
+    max_threads=1,
     module=__name__,
     test="tests/test_experiments_ch01_02.py",
 )

@@ -29,7 +29,6 @@ from dataclasses import dataclass
 import torch
 
 from deepnotes.experiments.base import Claim, Experiment, Result
-from deepnotes.experiments.threads import one_thread
 
 EPS = 0.25  # sup-error target; half the 1/2 barrier of the lower bound
 SLOPE_MIN = 0.8  # log2(width needed) per unit of T; theory: 1
@@ -47,11 +46,6 @@ class Config:
     eval_bits: int = 12  # sup error on k / 2^eval_bits
 
 
-def run(cfg: Config, ctx) -> Result:
-    with one_thread():
-        return _run(cfg, ctx)
-
-
 def _width_needed(best: dict[tuple[int, int], float], T: int, widths) -> tuple[int, bool]:
     for w in sorted(widths):
         if best[T, w] < EPS:
@@ -66,10 +60,7 @@ def _slope(xs: list[float], ys: list[float]) -> float:
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
 
 
-def _run(cfg: Config, ctx) -> Result:
-    import matplotlib
-
-    matplotlib.use("Agg")
+def run(cfg: Config, ctx) -> Result:
     import matplotlib.pyplot as plt
 
     from deepnotes.theory import (
@@ -212,6 +203,7 @@ EXPERIMENT = Experiment(
                             restarts=4, steps=8000, lr=0.005, train_points=513,
                             eval_bits=14)},
     run=run,
+    max_threads=1,
     module=__name__,
     test="tests/test_experiments_ch03.py",
 )

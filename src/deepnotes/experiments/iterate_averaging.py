@@ -42,9 +42,6 @@ class Config:
 
 
 def run(cfg: Config, ctx) -> Result:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from deepnotes.experiments.ch09_common import (

@@ -76,9 +76,6 @@ def total_variation(samples: torch.Tensor, energy, temperature: float, edges: to
 
 
 def run(cfg: Config, ctx) -> Result:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from deepnotes.optim import (

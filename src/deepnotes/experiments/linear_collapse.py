@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import torch
 
 from deepnotes.experiments.base import Claim, Experiment, Result
-from deepnotes.experiments.threads import one_thread
 
 MAX_ERR_FLOAT64 = 1e-10  # max |deep(x) - (W x + b)|, float64: a few hundred roundings of 1e-16
 MAX_REL_ERR_FLOAT32 = 1e-5  # same in float32, relative to max |output| (eps32 = 1.2e-7)
@@ -59,14 +58,6 @@ def _relative_affine_residual(inputs: torch.Tensor, outputs: torch.Tensor) -> fl
 
 
 def run(cfg: Config, ctx) -> Result:
-    with one_thread():
-        return _run(cfg, ctx)
-
-
-def _run(cfg: Config, ctx) -> Result:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from deepnotes.data import load_digits
@@ -151,6 +142,7 @@ EXPERIMENT = Experiment(
              "quick": Config(),
              "full": Config(hidden=(256, 256, 256, 256), steps=2000)},
     run=run,
+    max_threads=1,
     module=__name__,
     test="tests/test_experiments_ch01_02.py",
 )

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 import torch
 
 from deepnotes.experiments.base import Claim, Experiment, Result
-from deepnotes.experiments.threads import one_thread
 
 MAX_REL_DIFF = 1e-10  # manual vs autograd, float64
 MIN_TEST_ACCURACY = 0.9  # digits with a 64-32-10 sigmoid MLP
@@ -94,14 +93,6 @@ def _sgd(ctx, mlp, batches, cfg, phase, x_check, y_check):
 
 
 def run(cfg: Config, ctx) -> Result:
-    with one_thread():
-        return _run(cfg, ctx)
-
-
-def _run(cfg: Config, ctx) -> Result:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from deepnotes.data import Batches, load_digits
@@ -177,6 +168,7 @@ EXPERIMENT = Experiment(
              "quick": Config(),
              "full": Config(hidden=64, steps=20_000)},
     run=run,
+    max_threads=1,
     module=__name__,
     test="tests/test_experiments_ch01_02.py",
 )

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 import torch
 
 from deepnotes.experiments.base import Claim, Experiment, Result
-from deepnotes.experiments.threads import one_thread
 
 SLOPE_TOLERANCE = 0.1  # |fitted slope - (-1)|
 MAX_BIAS_IN_STD_ERRORS = 3.0  # ||mean_k g_B - grad L|| / sqrt(tr Cov(g_B) / K)
@@ -56,14 +55,6 @@ def _per_example_gradients(model, x, y):
 
 
 def run(cfg: Config, ctx) -> Result:
-    with one_thread():
-        return _run(cfg, ctx)
-
-
-def _run(cfg: Config, ctx) -> Result:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from deepnotes.data import load_digits
@@ -161,6 +152,7 @@ EXPERIMENT = Experiment(
              "quick": Config(),
              "full": Config(batch_sizes=(1, 2, 4, 8, 16, 32, 64, 128, 256), draws=10_000)},
     run=run,
+    max_threads=1,
     module=__name__,
     test="tests/test_experiments_ch01_02.py",
 )

@@ -145,9 +145,6 @@ def _mlp(cfg: Config, ctx, data) -> None:
 
 
 def run(cfg: Config, ctx) -> Result:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from deepnotes.experiments.ch09_common import fashion_matrices, steps_to_target

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 import torch
 
 from deepnotes.experiments.base import Claim, Experiment, Result
-from deepnotes.experiments.ch04_common import torch_threads
 
 BRIGHTNESS = (0.25, 0.5, 2.0)
 INVARIANCE_TOLERANCE = 1e-3  # relative feature change allowed for "invariant"
@@ -138,9 +137,8 @@ def _figure(ctx, study) -> None:
 
 
 def run(cfg: Config, ctx) -> Result:
-    with torch_threads(cfg.threads):
-        study = _lrn_study(cfg, ctx)
-        maps = _output_maps(cfg, ctx)
+    study = _lrn_study(cfg, ctx)
+    maps = _output_maps(cfg, ctx)
     _figure(ctx, study)
     rows = study["rows"]
     metrics = {f"{kind}_change_a{a}": rows[a][kind] for a in BRIGHTNESS for kind in rows[a]}

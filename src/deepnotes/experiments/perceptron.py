@@ -21,7 +21,6 @@ import numpy as np
 import torch
 
 from deepnotes.experiments.base import Claim, Experiment, Result
-from deepnotes.experiments.threads import one_thread
 
 NOVIKOFF_RATIO_MAX = 1.0  # updates / (R/gamma)^2: the theorem's bound itself
 
@@ -74,14 +73,6 @@ def _check(name, x, y, design_sep, cfg, generator):
 
 
 def run(cfg: Config, ctx) -> Result:
-    with one_thread():
-        return _run(cfg, ctx)
-
-
-def _run(cfg: Config, ctx) -> Result:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from sklearn.datasets import load_iris
 
@@ -173,6 +164,7 @@ EXPERIMENT = Experiment(
              "full": Config(n_points=2000, margins=(0.4, 0.2, 0.1, 0.05, 0.025, 0.0125),
                             max_epochs=200_000, xor_epochs=100_000)},
     run=run,
+    max_threads=1,
     module=__name__,
     test="tests/test_experiments_ch01_02.py",
 )

@@ -25,7 +25,6 @@ import torch
 from torch import nn
 
 from deepnotes.experiments.base import Claim, Experiment, Result
-from deepnotes.experiments.threads import one_thread
 
 MAX_GAP_RATIO = 0.9  # a regularizer must cut the baseline's loss gap by at least 10 %
 VARIANTS = ("baseline", "l2", "dropout", "augmentation", "batchnorm")
@@ -114,14 +113,6 @@ def _train_variant(ctx, variant: str, cfg: Config, batches) -> nn.Module:
 
 
 def run(cfg: Config, ctx) -> Result:
-    with one_thread():
-        return _run(cfg, ctx)
-
-
-def _run(cfg: Config, ctx) -> Result:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from deepnotes.data import Batches, load_fashion_mnist
@@ -198,6 +189,7 @@ EXPERIMENT = Experiment(
              "quick": Config(),
              "full": Config(hidden=(512, 512), steps=3000)},
     run=run,
+    max_threads=1,
     module=__name__,
     test="tests/test_experiments_ch01_02.py",
 )

@@ -99,6 +99,16 @@ def default_threads(world_size: int = 1) -> int:
     return max(1, free // world_size)
 
 
+def run_threads(exp, cfg: Any, world_size: int = 1) -> int:
+    """The intra-op threads a run of ``exp`` with ``cfg`` uses: the config's ``threads`` field
+    if it is > 0, else :func:`default_threads` capped at ``exp.max_threads``."""
+    pinned = getattr(cfg, "threads", 0)
+    if pinned:
+        return pinned
+    threads = default_threads(world_size)
+    return min(threads, exp.max_threads) if exp.max_threads else threads
+
+
 def config_from_dict(cls: type, values: dict[str, Any]) -> Any:
     """Rebuild a config dataclass from JSON (lists back to tuples where the field says so)."""
     hints = typing.get_type_hints(cls)
@@ -118,7 +128,11 @@ def _worker(fabric, name: str, cfg_values: dict[str, Any], run_dir: str, seed: i
     exp = get(name)
     # The config travels as a plain dict: Fabric's launcher refuses frozen dataclasses.
     cfg = config_from_dict(exp.config, cfg_values)
+    caller_threads = torch.get_num_threads()  # restored after, for in-process callers
     torch.set_num_threads(threads)
+    import matplotlib
+
+    matplotlib.use("Agg")  # experiments draw into files, never onto a screen
     fabric.seed_everything(seed, verbose=False)
     ctx = RunContext(Path(run_dir), fabric, seed=seed, tier=tier, resume=resume,
                      stop_at_step=stop_at_step)
@@ -147,6 +161,7 @@ def _worker(fabric, name: str, cfg_values: dict[str, Any], run_dir: str, seed: i
         raise
     finally:
         ctx.close()
+        torch.set_num_threads(caller_threads)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     wall = time.perf_counter() - t0
@@ -196,7 +211,7 @@ def run_experiment(
     if devices < 1:
         raise ValueError(f"devices must be >= 1, got {devices}")
     cfg = exp.config_for(tier, overrides)
-    threads = default_threads(devices)
+    threads = run_threads(exp, cfg, devices)
     run_dir = _new_run_dir(Path(out), name, seed)
     write_json(run_dir / "config.json", {
         "experiment": name, "tier": tier, "seed": seed, "devices": devices,
@@ -228,7 +243,7 @@ def resume_experiment(run_dir: Path | str, stop_at_step: int | None = None
     summary = _launch(saved["experiment"], cfg, run_dir, saved["seed"], saved["tier"],
                       saved["devices"], saved["precision"], saved.get("accelerator", "auto"),
                       resume=True, stop_at_step=stop_at_step,
-                      threads=saved.get("threads") or default_threads(saved["devices"]))
+                      threads=saved.get("threads") or run_threads(exp, cfg, saved["devices"]))
     return run_dir, summary
 
 

@@ -22,7 +22,6 @@ from fractions import Fraction
 import torch
 
 from deepnotes.experiments.base import Claim, Experiment, Result
-from deepnotes.experiments.threads import one_thread
 
 
 @dataclass(frozen=True)
@@ -54,14 +53,6 @@ def _random_shallow(width: int, shift: float, generator: torch.Generator):
 
 
 def run(cfg: Config, ctx) -> Result:
-    with one_thread():
-        return _run(cfg, ctx)
-
-
-def _run(cfg: Config, ctx) -> Result:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from deepnotes.theory import (
@@ -220,6 +211,7 @@ EXPERIMENT = Experiment(
              "full": Config(max_compositions=12, grid_bits=15, conversions=200,
                             shallow_width=32)},
     run=run,
+    max_threads=1,
     module=__name__,
     test="tests/test_experiments_ch03.py",
 )

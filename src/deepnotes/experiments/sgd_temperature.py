@@ -53,9 +53,6 @@ class ChainGroups(nn.Module):
 
 
 def run(cfg: Config, ctx) -> Result:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from deepnotes.optim import (

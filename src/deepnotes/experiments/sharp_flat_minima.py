@@ -66,9 +66,6 @@ def _train(cfg: Config, ctx, model, batch_size: int, data, phase: str) -> torch.
 
 
 def run(cfg: Config, ctx) -> Result:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from deepnotes.experiments.ch09_common import fashion_matrices, mean_loss_and_accuracy, mlp

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 import torch
 
 from deepnotes.experiments.base import Claim, Experiment, Result
-from deepnotes.experiments.ch04_common import torch_threads
 
 ROUNDOFF = 1e-5  # relative error of float32 features that are equal in exact arithmetic
 AGREEMENT = {1: 0.95, 2: 0.90}  # prediction agreement under 1 / 2 pixel shifts
@@ -180,11 +179,6 @@ def _figure(ctx, example, rows) -> None:
 
 
 def run(cfg: Config, ctx) -> Result:
-    with torch_threads(cfg.threads):
-        return _run(cfg, ctx)
-
-
-def _run(cfg: Config, ctx) -> Result:
     from deepnotes.data import load_fashion_mnist
     from deepnotes.experiments.cnn_fashion import normalize
 

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 import torch
 
 from deepnotes.experiments.base import Claim, Experiment, Result
-from deepnotes.experiments.threads import one_thread
 
 MIN_SPEEDUP = 10.0  # steps(raw) / steps(standardized) at the best step size of each
 
@@ -78,14 +77,6 @@ def _first_hit(losses: torch.Tensor, target: float) -> torch.Tensor:
 
 
 def run(cfg: Config, ctx) -> Result:
-    with one_thread():
-        return _run(cfg, ctx)
-
-
-def _run(cfg: Config, ctx) -> Result:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from sklearn.datasets import load_breast_cancer, load_wine
 
@@ -155,6 +146,7 @@ EXPERIMENT = Experiment(
              "quick": Config(),
              "full": Config(steps=50_000)},
     run=run,
+    max_threads=1,
     module=__name__,
     test="tests/test_experiments_ch01_02.py",
 )

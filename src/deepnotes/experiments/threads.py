@@ -3,8 +3,10 @@
 Measured on the 2-core development machine while other jobs ran (load average ~7): one
 training step of a 64-128-128-128-10 MLP on a batch of 64 took 51 ms with 2 intra-op threads
 and 1.7 ms with 1. For the small networks of chapters 1-2 the per-op threading overhead
-dominates (and under contention threads wait on each other), so their experiments train on
-one thread; the numbers do not depend on the thread count beyond float summation order.
+dominates (and under contention threads wait on each other), so their experiments declare
+``max_threads=1`` (the runner applies it and records it in config.json); the numbers do not
+depend on the thread count beyond float summation order. ``one_thread`` is for a part of an
+experiment that runs on tiny tensors.
 """
 
 from __future__ import annotations

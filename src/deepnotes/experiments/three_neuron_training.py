@@ -83,9 +83,6 @@ def _known_instances(rng: np.random.Generator):
 
 
 def run(cfg: Config, ctx) -> Result:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from deepnotes.theory.three_neuron import decide, decide_brute_force, hard_instance, separate

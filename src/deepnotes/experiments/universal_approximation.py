@@ -30,7 +30,6 @@ from dataclasses import dataclass
 import torch
 
 from deepnotes.experiments.base import Claim, Experiment, Result
-from deepnotes.experiments.threads import one_thread
 
 RATIO_MAX = 0.1  # sup error(largest width) / sup error(smallest width)
 SPEARMAN_MAX = -0.8  # rank correlation of width and sup error
@@ -55,11 +54,6 @@ class Config:
     cells: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128)
 
 
-def run(cfg: Config, ctx) -> Result:
-    with one_thread():
-        return _run(cfg, ctx)
-
-
 def _ramp_violations() -> int:
     """Check, exactly, that ``relu(Wx + b_1) - relu(Wx + b_2)`` with ``W > 0``,
     ``b_1 - b_2 = 1`` is a bounded sigmoidal: flat tails at 0 (left) and 1 (right), never
@@ -80,10 +74,7 @@ def _ramp_violations() -> int:
     return sum(not ok for ok in checks)
 
 
-def _run(cfg: Config, ctx) -> Result:
-    import matplotlib
-
-    matplotlib.use("Agg")
+def run(cfg: Config, ctx) -> Result:
     import matplotlib.pyplot as plt
     from scipy.stats import spearmanr
 
@@ -230,6 +221,7 @@ EXPERIMENT = Experiment(
                             train_points=4096, eval_points=100001,
                             cells=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512))},
     run=run,
+    max_threads=1,
     module=__name__,
     test="tests/test_experiments_ch03.py",
 )
