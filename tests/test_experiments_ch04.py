@@ -1,16 +1,21 @@
-"""Chapter-4 experiments at the smoke tier: well-formed summaries, figures, artifacts, resume."""
+"""Chapter-4 experiments at the smoke tier: exact claims, artifacts, resume.
 
-import json
+Summary shape and figures of every experiment: ``test_experiments_smoke.py``.
+"""
 
 import pytest
 import torch
 
 from deepnotes import artifacts
 from deepnotes.experiments import ch04
-from deepnotes.experiments.runner import resume_experiment, run_experiment
+from deepnotes.experiments.runner import run_experiment
 from deepnotes.experiments.shift_equivariance import _pooled_prefix
 
-NAMES = [exp.name for exp in ch04.EXPERIMENTS]
+
+def test_chapter_4_registered_with_its_sections():
+    for exp in ch04.EXPERIMENTS:
+        assert exp.sections[0].startswith("4."), exp.sections  # conv-arithmetic adds 8.6
+        assert exp.test == "tests/test_experiments_ch04.py"
 
 
 @pytest.fixture(autouse=True)
@@ -18,28 +23,15 @@ def _isolated_artifacts(tmp_path, monkeypatch):
     monkeypatch.setenv("DEEPNOTES_HOME", str(tmp_path / "home"))
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_smoke_summary_is_well_formed(name, tmp_path):
-    run_dir, summary = run_experiment(name, tier="smoke", out=tmp_path / "runs")
-    assert summary["experiment"] == name and summary["tier"] == "smoke"
-    assert summary["claims"], "every experiment checks at least one claim"
-    for claim in summary["claims"]:
-        assert set(claim) == {"name", "statement", "value", "op", "threshold", "holds"}
-        assert isinstance(claim["holds"], bool)
-    assert all(isinstance(v, float) for v in summary["metrics"].values())
-    assert list((run_dir / "figures").glob("*.png")), "at least one figure"
-    assert json.loads((run_dir / "summary.json").read_text()) == summary
-
-
-def test_exact_results_hold_even_at_smoke(tmp_path):
+def test_exact_results_hold_even_at_smoke(smoke_runs):
     """Claims that are identities, not statistics, must hold at every tier."""
-    _, conv = run_experiment("convolution-theorem", tier="smoke", out=tmp_path)
+    _, conv = smoke_runs("convolution-theorem")
     holds = {c["name"]: c["holds"] for c in conv["claims"]}
     assert holds["routes_agree"] and holds["example_4_1_h6"]
     assert conv["metrics"]["example_4_1_h6"] == 1.0
-    _, arith = run_experiment("conv-arithmetic", tier="smoke", out=tmp_path)
+    _, arith = smoke_runs("conv-arithmetic")
     assert all(c["holds"] for c in arith["claims"])
-    _, shift = run_experiment("shift-equivariance", tier="smoke", out=tmp_path)
+    _, shift = smoke_runs("shift-equivariance")
     holds = {c["name"]: c["holds"] for c in shift["claims"]}
     assert holds["circular_equivariance"] and holds["pooled_stack_equivariance"]
     assert holds["zero_padding_interior"]
@@ -72,15 +64,8 @@ def test_missing_artifact_error_names_the_command(tmp_path):
                        overrides=["artifact=cnn-fashion"])
 
 
-def test_cnn_resume_is_exact(tmp_path):
-    _, whole = run_experiment("cnn-fashion", tier="smoke", out=tmp_path / "a")
-    run_dir = None
-    with pytest.raises(Exception, match="interrupted"):
-        run_experiment("cnn-fashion", tier="smoke", out=tmp_path / "b", stop_at_step=5)
-    run_dir = next((tmp_path / "b" / "cnn-fashion").iterdir())
-    _, resumed = resume_experiment(run_dir)
-    for key in ("test_accuracy", "mlp_test_accuracy"):
-        assert resumed["metrics"][key] == whole["metrics"][key]
+def test_cnn_resume_is_exact(check_exact_resume):
+    check_exact_resume("cnn-fashion", stop_at_step=5)
 
 
 def test_pooled_prefix_stops_before_odd_sizes():

@@ -31,22 +31,6 @@ TINY = ["epochs=2", "train_subset=1024", "batch_size=128", "hidden=32"]
 TIMING = {"train_seconds"}
 
 
-def check_summary_shape(summary: dict) -> None:
-    """The exact shape later tooling reads (issue 2)."""
-    assert set(summary) == {"experiment", "sections", "tier", "seed", "data", "metrics",
-                            "claims", "wall_seconds"}
-    assert isinstance(summary["experiment"], str) and summary["tier"] in TIERS
-    assert all(isinstance(s, str) for s in summary["sections"]) and summary["sections"]
-    assert isinstance(summary["seed"], int) and isinstance(summary["data"], dict)
-    assert all(isinstance(k, str) and isinstance(v, int | float)
-               for k, v in summary["metrics"].items())
-    assert summary["claims"], "every experiment checks at least one claim"
-    for c in summary["claims"]:
-        assert set(c) == {"name", "statement", "value", "op", "threshold", "holds"}
-        assert c["op"] in ("<", "<=", ">", ">=") and isinstance(c["holds"], bool)
-    assert isinstance(summary["wall_seconds"], int | float)
-
-
 def test_registry_bookkeeping():
     for name, exp in REGISTRY.items():
         assert name == exp.name and exp.sections and exp.claim
@@ -57,7 +41,6 @@ def test_registry_bookkeeping():
 @needs_fashion
 def test_run_folder_layout_and_summary(tmp_path):
     run_dir, summary = run_experiment("mlp-fashion", tier="smoke", out=tmp_path, overrides=TINY)
-    check_summary_shape(summary)
     assert json.loads((run_dir / "summary.json").read_text()) == summary
     for name in ("config.json", "command.txt", "env.json", "metrics.jsonl",
                  "checkpoints/last.ckpt", "figures/training_loss.png"):
