@@ -1,17 +1,19 @@
 """Shared plumbing of the chapter-9 optimizers: argument checks, gathering, grouping.
 
-Every optimizer here works the same way inside ``step``: gather the parameters that have a
-gradient (skipping those without one, rejecting sparse ones), split them into lists that share
-a device and dtype, and apply the update to each list at once with ``torch._foreach_*`` ops
-(``foreach=True``) or tensor by tensor (``foreach=False``, the readable reference path).
+Every optimizer here works the same way inside ``step`` (:class:`GroupwiseOptimizer`): gather
+the parameters that have a gradient (skipping those without one, rejecting sparse ones), split
+them into lists that share a device and dtype, and apply the update to each list at once with
+``torch._foreach_*`` ops (``foreach=True``) or tensor by tensor (``foreach=False``, the
+readable reference path).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
+from torch.optim import Optimizer
 
 
 def check_nonnegative(name: str, value: float) -> float:
@@ -66,3 +68,26 @@ def by_device_and_dtype(
         buckets.setdefault((t.device, t.dtype), []).append(i)
     for indices in buckets.values():
         yield tuple([lst[i] for i in indices] for lst in lists)
+
+
+class GroupwiseOptimizer(Optimizer):
+    """A ``torch.optim.Optimizer`` whose ``step`` updates each parameter group's parameters
+    that have a gradient with ``_update_group(group, params, grads)``, the one method a
+    subclass writes (the update rule itself)."""
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
+        """One update of every parameter that has a gradient; returns ``closure()`` if given."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            params, grads = params_with_grads(group, type(self).__name__)
+            if params:
+                self._update_group(group, params, grads)
+        return loss
+
+    def _update_group(self, group: dict[str, Any], params: list[torch.Tensor],
+                      grads: list[torch.Tensor]) -> None:
+        raise NotImplementedError

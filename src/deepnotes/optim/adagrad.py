@@ -21,16 +21,19 @@ Two readings of the notes are available as explicit options (docs/ERRATA.md):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import torch
-from torch.optim import Optimizer
 
-from deepnotes.optim._common import by_device_and_dtype, check_nonnegative, params_with_grads
+from deepnotes.optim._common import (
+    GroupwiseOptimizer,
+    by_device_and_dtype,
+    check_nonnegative,
+)
 
 
-class AdaGrad(Optimizer):
+class AdaGrad(GroupwiseOptimizer):
     """AdaGrad as a ``torch.optim.Optimizer``, matching ``torch.optim.Adagrad``.
 
     Args:
@@ -75,38 +78,29 @@ class AdaGrad(Optimizer):
         )
         super().__init__(params, defaults)
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
-        """One update of every parameter that has a gradient; returns ``closure()`` if given."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            params, grads = params_with_grads(group, "AdaGrad")
-            if not params:
-                continue
-            window = group["window"]
-            for p in params:
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0
-                    state["sum"] = torch.full_like(p, group["initial_accumulator_value"],
-                                                   memory_format=torch.preserve_format)
-                    if window is not None:
-                        state["squared_gradients"] = torch.zeros(
-                            (window, *p.shape), dtype=p.dtype, device=p.device)
-                state["step"] += 1
-            kwargs = dict(lr=group["lr"], eps=group["eps"], weight_decay=group["weight_decay"],
-                          eps_inside_sqrt=group["eps_inside_sqrt"])
-            if window is not None:
-                _adagrad_window(params, grads, [self.state[p] for p in params],
-                                initial=group["initial_accumulator_value"], **kwargs)
-                continue
-            sums = [self.state[p]["sum"] for p in params]
-            update = adagrad_foreach if group["foreach"] else adagrad_single
-            update(params, grads, sums, **kwargs)
-        return loss
+    def _update_group(self, group: dict[str, Any], params: list[torch.Tensor],
+                      grads: list[torch.Tensor]) -> None:
+        """The AdaGrad update of one group's parameters that have a gradient."""
+        window = group["window"]
+        for p in params:
+            state = self.state[p]
+            if not state:
+                state["step"] = 0
+                state["sum"] = torch.full_like(p, group["initial_accumulator_value"],
+                                               memory_format=torch.preserve_format)
+                if window is not None:
+                    state["squared_gradients"] = torch.zeros(
+                        (window, *p.shape), dtype=p.dtype, device=p.device)
+            state["step"] += 1
+        kwargs = dict(lr=group["lr"], eps=group["eps"], weight_decay=group["weight_decay"],
+                      eps_inside_sqrt=group["eps_inside_sqrt"])
+        if window is not None:
+            _adagrad_window(params, grads, [self.state[p] for p in params],
+                            initial=group["initial_accumulator_value"], **kwargs)
+            return
+        sums = [self.state[p]["sum"] for p in params]
+        update = adagrad_foreach if group["foreach"] else adagrad_single
+        update(params, grads, sums, **kwargs)
 
 
 def adagrad_single(

@@ -17,21 +17,20 @@ The default matches ``torch.optim.Adam`` (``amsgrad=False``, L2 ``weight_decay``
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import torch
-from torch.optim import Optimizer
 
 from deepnotes.optim._common import (
+    GroupwiseOptimizer,
     by_device_and_dtype,
     check_nonnegative,
     check_unit_interval,
-    params_with_grads,
 )
 
 
-class Adam(Optimizer):
+class Adam(GroupwiseOptimizer):
     """Adam as a ``torch.optim.Optimizer``, matching ``torch.optim.Adam``.
 
     Args:
@@ -70,33 +69,24 @@ class Adam(Optimizer):
         )
         super().__init__(params, defaults)
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
-        """One update of every parameter that has a gradient; returns ``closure()`` if given."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            params, grads = params_with_grads(group, "Adam")
-            if not params:
-                continue
-            for p in params:
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0
-                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                state["step"] += 1
-            update = adam_foreach if group["foreach"] else adam_single
-            update(params, grads,
-                   [self.state[p]["exp_avg"] for p in params],
-                   [self.state[p]["exp_avg_sq"] for p in params],
-                   [self.state[p]["step"] for p in params],
-                   lr=group["lr"], betas=group["betas"], eps=group["eps"],
-                   weight_decay=group["weight_decay"],
-                   notes_bias_correction=group["notes_bias_correction"])
-        return loss
+    def _update_group(self, group: dict[str, Any], params: list[torch.Tensor],
+                      grads: list[torch.Tensor]) -> None:
+        """The Adam update of one group's parameters that have a gradient."""
+        for p in params:
+            state = self.state[p]
+            if not state:
+                state["step"] = 0
+                state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["step"] += 1
+        update = adam_foreach if group["foreach"] else adam_single
+        update(params, grads,
+               [self.state[p]["exp_avg"] for p in params],
+               [self.state[p]["exp_avg_sq"] for p in params],
+               [self.state[p]["step"] for p in params],
+               lr=group["lr"], betas=group["betas"], eps=group["eps"],
+               weight_decay=group["weight_decay"],
+               notes_bias_correction=group["notes_bias_correction"])
 
 
 def bias_corrections(

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from deepnotes.optim._common import by_device_and_dtype, params_with_grads
+from deepnotes.optim._common import by_device_and_dtype
 from deepnotes.optim.sgd import SGD
 
 
@@ -71,32 +71,31 @@ class AveragedSGD(SGD):
         if self.is_swapped:
             raise RuntimeError("AveragedSGD.step() while the averaged parameters are swapped in; "
                                "call swap_average() again (or leave the averaged() block) first")
-        loss = super().step(closure)
-        for group in self.param_groups:
-            params, _ = params_with_grads(group, "AveragedSGD")
-            theta, theta_bar, weights = [], [], []
-            for p in params:
-                state = self.state[p]
-                state["step"] = state.get("step", 0) + 1
-                if state["step"] <= group["start"]:
-                    continue
-                n = state.get("n_averaged", 0) + 1
-                state["n_averaged"] = n
-                if n == 1:
-                    state["average"] = p.detach().clone(memory_format=torch.preserve_format)
-                    continue
-                theta.append(p)
-                theta_bar.append(state["average"])
-                weights.append(1.0 / n)
-            if not theta:
+        return super().step(closure)
+
+    def _update_group(self, group: dict[str, Any], params: list[torch.Tensor],
+                      grads: list[torch.Tensor]) -> None:
+        super()._update_group(group, params, grads)
+        theta, theta_bar, weights = [], [], []
+        for p in params:
+            state = self.state[p]
+            state["step"] = state.get("step", 0) + 1
+            if state["step"] <= group["start"]:
                 continue
-            if group["foreach"]:
-                for t, tb, w in by_device_and_dtype(theta, theta_bar, weights):
-                    torch._foreach_lerp_(tb, t, w)  # theta_bar += (theta - theta_bar) / n
-            else:
-                for t, tb, w in zip(theta, theta_bar, weights, strict=True):
-                    tb.lerp_(t, w)
-        return loss
+            n = state.get("n_averaged", 0) + 1
+            state["n_averaged"] = n
+            if n == 1:
+                state["average"] = p.detach().clone(memory_format=torch.preserve_format)
+                continue
+            theta.append(p)
+            theta_bar.append(state["average"])
+            weights.append(1.0 / n)
+        if group["foreach"]:
+            for t, tb, w in by_device_and_dtype(theta, theta_bar, weights):
+                torch._foreach_lerp_(tb, t, w)  # theta_bar += (theta - theta_bar) / n
+        else:
+            for t, tb, w in zip(theta, theta_bar, weights, strict=True):
+                tb.lerp_(t, w)
 
     @torch.no_grad()
     def swap_average(self) -> None:

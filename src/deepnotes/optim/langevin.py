@@ -28,9 +28,12 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
-from torch.optim import Optimizer
 
-from deepnotes.optim._common import by_device_and_dtype, check_nonnegative, params_with_grads
+from deepnotes.optim._common import (
+    GroupwiseOptimizer,
+    by_device_and_dtype,
+    check_nonnegative,
+)
 
 
 def langevin_temperature(lr: float, noise_std: float) -> float:
@@ -72,7 +75,7 @@ def gibbs_density(energy: torch.Tensor, temperature: float, dx: float) -> torch.
     return p / (p.sum() * dx)
 
 
-class Langevin(Optimizer):
+class Langevin(GroupwiseOptimizer):
     """Unadjusted Langevin algorithm: ``x <- x - lr * g + sqrt(2 lr T) * xi``.
 
     Args:
@@ -99,29 +102,20 @@ class Langevin(Optimizer):
         super().__init__(params, defaults)
         self.generator = generator
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
-        """One noisy gradient step of every parameter with a gradient."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            params, grads = params_with_grads(group, "Langevin")
-            if not params:
-                continue
-            lr, T = group["lr"], group["temperature"]
-            noise_std = math.sqrt(2.0 * lr * T)
-            noise = [torch.randn(p.shape, dtype=p.dtype, device=p.device,
-                                 generator=self.generator) for p in params]
-            if group["foreach"]:
-                for x, g, xi in by_device_and_dtype(params, grads, noise):
-                    torch._foreach_add_(x, g, alpha=-lr)
-                    torch._foreach_add_(x, xi, alpha=noise_std)
-            else:
-                for x, g, xi in zip(params, grads, noise, strict=True):
-                    x.add_(g, alpha=-lr).add_(xi, alpha=noise_std)
-        return loss
+    def _update_group(self, group: dict[str, Any], params: list[torch.Tensor],
+                      grads: list[torch.Tensor]) -> None:
+        """One noisy gradient step of one group's parameters that have a gradient."""
+        lr, T = group["lr"], group["temperature"]
+        noise_std = math.sqrt(2.0 * lr * T)
+        noise = [torch.randn(p.shape, dtype=p.dtype, device=p.device,
+                             generator=self.generator) for p in params]
+        if group["foreach"]:
+            for x, g, xi in by_device_and_dtype(params, grads, noise):
+                torch._foreach_add_(x, g, alpha=-lr)
+                torch._foreach_add_(x, xi, alpha=noise_std)
+        else:
+            for x, g, xi in zip(params, grads, noise, strict=True):
+                x.add_(g, alpha=-lr).add_(xi, alpha=noise_std)
 
 
 def fit_gibbs_temperature(

@@ -24,21 +24,20 @@ Dampening is always 0, as in the notes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import torch
-from torch.optim import Optimizer
 
 from deepnotes.optim._common import (
+    GroupwiseOptimizer,
     by_device_and_dtype,
     check_nonnegative,
     check_unit_interval,
-    params_with_grads,
 )
 
 
-class SGD(Optimizer):
+class SGD(GroupwiseOptimizer):
     """SGD with momentum; a ``torch.optim.Optimizer`` matching ``torch.optim.SGD`` (dampening 0).
 
     Args:
@@ -80,32 +79,23 @@ class SGD(Optimizer):
             raise ValueError("nesterov=True and notes_velocity=True cannot be combined; pick one")
         super().__init__(params, defaults)
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
-        """One update of every parameter that has a gradient; returns ``closure()`` if given."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            params, grads = params_with_grads(group, "SGD")
-            if not params:
-                continue
-            buffers = None
-            if group["momentum"] != 0.0:
-                key = "velocity" if group["notes_velocity"] else "momentum_buffer"
-                for p in params:
-                    if key not in self.state[p]:
-                        # Zero start: the first step gives b = g (torch form) or
-                        # delta = -lr * g (notes form), exactly as with no history.
-                        self.state[p][key] = torch.zeros_like(
-                            p, memory_format=torch.preserve_format)
-                buffers = [self.state[p][key] for p in params]
-            update = sgd_foreach if group["foreach"] else sgd_single
-            update(params, grads, buffers, lr=group["lr"], momentum=group["momentum"],
-                   weight_decay=group["weight_decay"], nesterov=group["nesterov"],
-                   notes_velocity=group["notes_velocity"])
-        return loss
+    def _update_group(self, group: dict[str, Any], params: list[torch.Tensor],
+                      grads: list[torch.Tensor]) -> None:
+        """The SGD/momentum update of one group's parameters that have a gradient."""
+        buffers = None
+        if group["momentum"] != 0.0:
+            key = "velocity" if group["notes_velocity"] else "momentum_buffer"
+            for p in params:
+                if key not in self.state[p]:
+                    # Zero start: the first step gives b = g (torch form) or
+                    # delta = -lr * g (notes form), exactly as with no history.
+                    self.state[p][key] = torch.zeros_like(
+                        p, memory_format=torch.preserve_format)
+            buffers = [self.state[p][key] for p in params]
+        update = sgd_foreach if group["foreach"] else sgd_single
+        update(params, grads, buffers, lr=group["lr"], momentum=group["momentum"],
+               weight_decay=group["weight_decay"], nesterov=group["nesterov"],
+               notes_velocity=group["notes_velocity"])
 
 
 def sgd_single(
