@@ -1,6 +1,18 @@
-"""Training engine: run folders, checkpoints, progress, the fit helper."""
+"""Training engine: run folders, checkpoints, logging, progress, threads, random streams,
+the fit helper and the classifier evaluator.
 
-from deepnotes.engine.fit import evaluate, fit
-from deepnotes.engine.run import NonFiniteLoss, RunContext, RunInterrupted
+``fit`` and ``evaluate`` are imported on first use: :mod:`deepnotes.data` uses this
+package's file writer and random streams, and ``fit`` uses ``deepnotes.data``.
+"""
 
-__all__ = ["RunContext", "RunInterrupted", "NonFiniteLoss", "fit", "evaluate"]
+from deepnotes.engine.run import NonFiniteLoss, RunContext, RunInterrupted, unwrap
+
+__all__ = ["RunContext", "RunInterrupted", "NonFiniteLoss", "unwrap", "fit", "evaluate"]
+
+
+def __getattr__(name: str):
+    if name in ("fit", "evaluate"):
+        from deepnotes.engine import training as _training
+
+        return getattr(_training, name)
+    raise AttributeError(f"module 'deepnotes.engine' has no attribute {name!r}")

@@ -16,34 +16,19 @@ class is refused with :class:`CheckpointError`.
 
 from __future__ import annotations
 
-import os
 import pickle
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from deepnotes.engine.files import atomic_write
+
 
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be trusted or read."""
-
-
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def save_checkpoint(
@@ -57,7 +42,7 @@ def save_checkpoint(
     directory = Path(directory)
     weights_name = f"{stem}-{step:09d}.safetensors"
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in weights.items()}
-    _atomic_write(
+    atomic_write(
         directory / weights_name,
         lambda tmp: save_file(tensors, tmp, metadata={"step": str(step)}),
     )
@@ -65,7 +50,7 @@ def save_checkpoint(
     payload["step"] = int(step)
     payload["weights_file"] = weights_name
     ckpt = directory / f"{stem}.ckpt"
-    _atomic_write(ckpt, lambda tmp: torch.save(payload, tmp))
+    atomic_write(ckpt, lambda tmp: torch.save(payload, tmp))
     own = re.compile(rf"^{re.escape(stem)}-\d{{9}}\.safetensors$")
     for old in directory.glob(f"{stem}-*.safetensors"):
         if own.match(old.name) and old.name != weights_name:
@@ -76,7 +61,7 @@ def save_checkpoint(
 def save_weights(path: Path, weights: dict[str, torch.Tensor]) -> None:
     """Write weights alone as safetensors, atomically."""
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in weights.items()}
-    _atomic_write(Path(path), lambda tmp: save_file(tensors, tmp))
+    atomic_write(Path(path), lambda tmp: save_file(tensors, tmp))
 
 
 def load_checkpoint(directory: Path, stem: str) -> tuple[dict[str, torch.Tensor], dict] | None:

@@ -6,7 +6,6 @@ same parts: ``ctx.fabric.setup``, ``ctx.steps``, ``ctx.log``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -51,7 +50,7 @@ def fit(
     if scheduler is not None:
         track["scheduler"] = scheduler
     model.train()
-    for step in ctx.steps(steps, track=track, phase=phase):
+    for step in ctx.steps(steps, track=track, phase=phase, log_every=log_every):
         x, y = batches.batch(step)
         x, y = fabric.to_device((prepare(x), y))
         loss = loss_fn(model(x), y)
@@ -62,9 +61,7 @@ def fit(
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        value = loss.item()
-        if step % log_every == 0 or step + 1 == steps or not math.isfinite(value):
-            ctx.log(step, phase=phase, loss=value)  # raises on NaN/Inf, naming the step
+        ctx.log(step, phase=phase, loss=loss.item())  # raises on NaN/Inf, naming the step
     return model, optimizer
 
 
