@@ -22,6 +22,7 @@ from deepnotes.conv.invariance import (
     normalize_to_circle,
     project_to_simplex,
     roll_images,
+    shift_agreement,
     shift_images,
 )
 from deepnotes.conv.layers import AvgPool2d, Conv2d, ConvTranspose2d, LocalResponseNorm, MaxPool2d
@@ -40,7 +41,7 @@ __all__ = [
     "FashionCNN", "cnn_parameter_count", "count_parameters", "mlp_parameter_count",
     "avg_pool2d", "conv2d", "conv_transpose2d", "local_response_norm", "max_pool2d",
     "output_size", "transposed_output_size", "normalize_to_circle", "project_to_simplex",
-    "roll_images", "shift_images", "AvgPool2d", "Conv2d", "ConvTranspose2d",
+    "roll_images", "shift_agreement", "shift_images", "AvgPool2d", "Conv2d", "ConvTranspose2d",
     "LocalResponseNorm", "MaxPool2d", "circulant", "circulant_deviation", "correlation_matrix",
     "cyclic_convolve", "fft_convolve", "forward_difference", "kernel_of",
     "nearest_circulant_kernel",

@@ -99,3 +99,45 @@ def project_to_simplex(v: torch.Tensor) -> torch.Tensor:
     rho = support.sum(-1, keepdim=True)  # (..., 1), >= 1
     tau = cumulative.gather(-1, rho - 1) / rho.to(v.dtype)
     return F.relu(v - tau)
+
+
+DIRECTIONS = ((1, 0), (-1, 0), (0, 1), (0, -1))
+
+
+@torch.no_grad()
+def shift_agreement(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
+                    prepare, max_shift: int, batch_size: int = 500
+                    ) -> dict[int, dict[str, float]]:
+    """Prediction agreement and accuracy on images moved by ``s = 1..max_shift`` pixels.
+
+    Each image is moved with zero fill (:func:`shift_images`) in the four axis directions;
+    ``agreement`` is the fraction of (image, direction) pairs whose predicted class equals the
+    prediction for the unmoved image.
+
+    Args:
+        model: a classifier of ``prepare(images)``.
+        images, labels: ``(N, H, W)`` (uint8 or float) and ``(N,)``.
+        prepare: the model's input conversion, e.g. standardize and add a channel axis.
+        batch_size: images per forward pass (small batches: fewer page faults on a CPU).
+    Returns:
+        ``{s: {"agreement": ..., "accuracy": ...}}``, ``s = 0`` being the unmoved images.
+    """
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+
+    def predict(x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([model(prepare(x[i:i + batch_size]).to(device)).argmax(1).cpu()
+                          for i in range(0, len(x), batch_size)])
+
+    base = predict(images)
+    rows = {0: {"agreement": 1.0, "accuracy": (base == labels).float().mean().item()}}
+    for s in range(1, max_shift + 1):
+        agree, correct = [], []
+        for dy, dx in DIRECTIONS:
+            pred = predict(shift_images(images, s * dy, s * dx))
+            agree.append((pred == base).float().mean().item())
+            correct.append((pred == labels).float().mean().item())
+        rows[s] = {"agreement": sum(agree) / len(agree), "accuracy": sum(correct) / len(correct)}
+    model.train(was_training)
+    return rows

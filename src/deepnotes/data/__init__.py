@@ -11,12 +11,14 @@ from deepnotes.data.images import (
     load_fashion_mnist,
     load_mnist,
     mnist_source,
+    standardize_images,
 )
-from deepnotes.data.toy import load_digits, make_blobs, make_moons, make_ring
+from deepnotes.data.matrices import fashion_matrices
+from deepnotes.data.toy import load_digits, load_table, make_blobs, make_moons, make_ring
 
 __all__ = [
     "Batches", "eval_batches", "read_idx", "read_idx_pair", "write_idx", "FASHION_CLASSES",
     "FASHION_MEAN", "FASHION_STD", "download_fashion_mnist", "fashion_mnist_source",
     "load_fashion_mnist", "load_mnist", "mnist_source", "load_digits", "make_blobs",
-    "make_moons", "make_ring",
+    "make_moons", "make_ring", "standardize_images", "load_table", "fashion_matrices",
 ]

@@ -2,7 +2,8 @@
 
 On a 2-core CPU a per-sample ``DataLoader`` costs more than the model, so datasets live in
 memory as tensors and a batch is ``tensor[idx]``. The order is a pure function of
-``(seed, epoch)``: batch ``step`` can be recomputed at any time, which is what makes a resumed
+``(seed, stream, epoch)`` (a named random stream, :mod:`deepnotes.engine.streams`): batch
+``step`` can be recomputed at any time, which is what makes a resumed
 run bit-identical to an uninterrupted one (only the step number needs to be saved).
 
 Under data parallelism every rank draws the same global permutation and takes its own
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import torch
 
+from deepnotes.engine.streams import stream_generator
+
 
 class Batches:
     """Deterministic shuffled mini-batches over tensors that share their first dimension.
@@ -20,7 +23,9 @@ class Batches:
     Args:
         *tensors: e.g. ``images (N, ...)``, ``labels (N,)``.
         batch_size: global batch size (summed over ranks).
-        seed: seed of the epoch permutations.
+        seed: the run's seed.
+        stream: name of the random stream of the epoch permutations (index = epoch); two
+            ``Batches`` of one run that must not share an order take different names.
         shuffle: draw a new permutation every epoch; else keep the stored order.
         drop_last: drop the final incomplete batch of each epoch.
         rank, world_size: data-parallel shard of each batch.
@@ -31,6 +36,7 @@ class Batches:
         *tensors: torch.Tensor,
         batch_size: int,
         seed: int = 0,
+        stream: str = "batches",
         shuffle: bool = True,
         drop_last: bool = True,
         rank: int = 0,
@@ -57,6 +63,7 @@ class Batches:
         self.n = n
         self.batch_size = batch_size
         self.seed = seed
+        self.stream = stream
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.rank = rank
@@ -73,7 +80,7 @@ class Batches:
         if not self.shuffle:
             return torch.arange(self.n)
         if epoch != self._cached_epoch:
-            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            g = stream_generator(self.seed, self.stream, epoch)
             self._perm = torch.randperm(self.n, generator=g)
             self._cached_epoch = epoch
         return self._perm

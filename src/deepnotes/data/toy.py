@@ -7,6 +7,10 @@ import math
 import numpy as np
 import torch
 
+from deepnotes.engine import provenance
+
+TABLES = ("breast_cancer", "wine", "iris")
+
 
 def load_digits() -> tuple[torch.Tensor, torch.Tensor]:
     """scikit-learn's 8x8 digits: ``(images float32 (1797, 8, 8) in [0, 1], labels int64)``."""
@@ -14,7 +18,23 @@ def load_digits() -> tuple[torch.Tensor, torch.Tensor]:
 
     bunch = _sk_digits()
     images = torch.from_numpy(np.asarray(bunch.images, dtype=np.float32) / 16.0)
+    provenance.record_data("scikit-learn 8x8 digits", "all", len(images),
+                           path="sklearn.datasets.load_digits()")
     return images, torch.from_numpy(np.asarray(bunch.target, dtype=np.int64))
+
+
+def load_table(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """One of scikit-learn's small tables (``breast_cancer``, ``wine``, ``iris``):
+    ``(features float64 (N, D), labels int64 (N,))``."""
+    if name not in TABLES:
+        raise ValueError(f"unknown table {name!r}; expected one of {list(TABLES)}")
+    import sklearn.datasets
+
+    bunch = getattr(sklearn.datasets, f"load_{name}")()
+    provenance.record_data(f"scikit-learn {name.replace('_', ' ')}", "all", len(bunch.target),
+                           path=f"sklearn.datasets.load_{name}()")
+    return (np.asarray(bunch.data, dtype=np.float64),
+            np.asarray(bunch.target, dtype=np.int64))
 
 
 def _check_n(n: int) -> None:
