@@ -36,17 +36,29 @@ def _global(
 
 @app.command("list")
 def list_experiments() -> None:
-    """Print the map: notes section, experiment, module, test."""
-    from deepnotes.experiments.registry import REGISTRY
+    """Print the map, chapter by chapter: notes section, experiment, module, test, and the
+    artifacts each experiment requires (<) and produces (>)."""
+    from deepnotes.experiments.registry import REGISTRY, TITLES, chapter_of
 
-    rows = [("section", "experiment", "module", "test")]
+    header = ("section", "experiment", "module", "test", "artifacts")
+    rows = []
     for exp in REGISTRY.values():
-        rows.append((", ".join(exp.sections), exp.name, exp.module, exp.test))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    for i, row in enumerate(rows):
-        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
-        if i == 0:
-            typer.echo("  ".join("-" * w for w in widths))
+        artifacts = " ".join([*(f"<{a}" for a in exp.requires), *(f">{a}" for a in exp.produces)])
+        rows.append((chapter_of(exp), (", ".join(exp.sections), exp.name, exp.module, exp.test,
+                                       artifacts)))
+    widths = [max(len(r[i]) for r in [header, *(row for _, row in rows)]) for i in range(5)]
+
+    def line(cells) -> str:
+        return "  ".join(cell.ljust(w) for cell, w in zip(cells, widths, strict=True)).rstrip()
+
+    typer.echo(line(header))
+    typer.echo("  ".join("-" * w for w in widths))
+    chapter = None
+    for number, row in rows:
+        if number != chapter:
+            chapter = number
+            typer.echo(f"-- chapter {number}: {TITLES[number]}")
+        typer.echo(line(row))
 
 
 def _print_summary(run_dir: Path, summary: dict) -> None:
@@ -87,9 +99,9 @@ def run(
 
     try:
         if resume is not None:
-            if name is not None or overrides:
-                _fail("--resume takes the saved config; give no experiment name or overrides")
-            run_dir, summary = resume_experiment(resume)
+            if overrides:
+                _fail("--resume takes the saved config; give no key=value overrides")
+            run_dir, summary = resume_experiment(resume, name=name)
         else:
             if name is None:
                 _fail("give an experiment name (see `deepnotes list`) or --resume RUN_DIR")
@@ -111,6 +123,9 @@ def report(
     tier: Annotated[str, typer.Option(help="Tier to run every experiment at.")] = "quick",
     only: Annotated[list[str] | None, typer.Option(
         help="Only these experiments (repeatable).")] = None,
+    chapter: Annotated[list[int] | None, typer.Option(
+        help="Only the experiments of chapter N (repeatable); missing artifacts they need "
+             "from other chapters are built first.")] = None,
     out: Annotated[Path, typer.Option(help="Folder for run folders.")] = Path("runs"),
     reports: Annotated[Path, typer.Option(help="Where to write index.html.")] = Path("reports"),
     reuse: Annotated[bool, typer.Option(
@@ -127,7 +142,8 @@ def report(
 
     try:
         result = build_report(tier=tier, only=only or None, runs=out, reports=reports,
-                              reuse=reuse, seed=seed, echo=lambda m: typer.echo(m, err=True))
+                              reuse=reuse, seed=seed, echo=lambda m: typer.echo(m, err=True),
+                              chapters=chapter or None)
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     typer.echo(f"wrote {result.html} and {result.markdown}: {result.holds}/{result.claims} "

@@ -1,11 +1,16 @@
 """What an experiment is: a claim from the notes, a config with tier presets, and a run function.
 
-An experiment module defines a frozen dataclass config, three presets (``smoke``, ``quick``,
-``full``) and ``run(cfg, ctx) -> Result``. ``ctx`` is the :class:`deepnotes.engine.RunContext`
-of the run folder: it owns Fabric, logging, figures and checkpoints.
+An experiment module defines a frozen dataclass config (how it runs), three presets
+(``smoke``, ``quick``, ``full``), ``run(cfg, ctx) -> Result`` and registers itself with
+:func:`experiment`. ``ctx`` is the :class:`deepnotes.engine.RunContext` of the run folder: it
+owns Fabric, logging, figures, checkpoints and random streams.
 
 A :class:`Claim` compares one measured number with a threshold that is fixed in the code
-*before* the run; ``holds`` is computed, never set by hand, so a claim can always fail.
+*before* the run (a module constant, or a per-tier dict indexed by ``ctx.tier``), never a
+config field: ``key=value`` overrides change how an experiment runs, not what counts as
+holding. ``holds`` is computed, never set by hand, so a claim can always fail. A claim is
+the notes' own (``source="notes"``) or the project's addition (``source="project"``, marked
+as such in the report).
 """
 
 from __future__ import annotations
@@ -15,10 +20,11 @@ import math
 import operator
 import typing
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 TIERS = ("smoke", "quick", "full")
+SOURCES = ("notes", "project")
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
@@ -37,7 +43,10 @@ class Claim:
         statement: the claim in one sentence, as a reader would say it.
         value: the measured number.
         op: one of ``<``, ``<=``, ``>``, ``>=``.
-        threshold: fixed before the run (a constant in the experiment or its config).
+        threshold: fixed before the run (a constant of the experiment module, per tier where
+            it must differ; never a config field).
+        source: ``"notes"`` (the notes say it) or ``"project"`` (deepnotes' addition: a check
+            the notes do not state, e.g. a parity or a sanity bound).
     """
 
     name: str
@@ -45,11 +54,16 @@ class Claim:
     value: float
     op: str
     threshold: float
+    source: str = "notes"
 
     def __post_init__(self) -> None:
         if self.op not in _OPS:
             raise ValueError(
                 f"Claim {self.name!r}: op must be one of {list(_OPS)}, got {self.op!r}")
+        if self.source not in SOURCES:
+            raise ValueError(
+                f"Claim {self.name!r}: source must be one of {list(SOURCES)}, got "
+                f"{self.source!r}")
         object.__setattr__(self, "value", float(self.value))
         object.__setattr__(self, "threshold", float(self.threshold))
 
@@ -66,21 +80,22 @@ class Claim:
             "op": self.op,
             "threshold": self.threshold,
             "holds": self.holds,
+            "source": self.source,
         }
 
 
 @dataclass
 class Result:
-    """What ``run`` returns: final metrics, claim checks, and a description of the data used."""
+    """What ``run`` returns: final metrics and claim checks. The data a run used is recorded
+    by the loaders themselves (:mod:`deepnotes.data.provenance`), not described here."""
 
     metrics: dict[str, float]
     claims: list[Claim]
-    data: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Experiment:
-    """A registered experiment.
+    """A registered experiment (build one with :func:`experiment`).
 
     Args:
         name: command-line name, e.g. ``"mlp-fashion"``.
@@ -91,10 +106,18 @@ class Experiment:
         run: ``run(cfg, ctx) -> Result``.
         module: dotted module path (for ``deepnotes list``).
         test: the test file that covers it.
+        requires: artifact names (:mod:`deepnotes.zoo`) the run loads; the report runs their
+            producers first.
+        produces: artifact names the run saves.
+        quick_seconds: wall time of the quick tier measured when its steps were calibrated
+            (2-core CPU, see benchmarks/README.md); the budget rules of DESIGN.md are checked
+            against it, the report prints it beside the measured time.
+        flagship: a flagship experiment (char LM, CNN, ...) may take up to ~2 minutes at quick
+            tier; the others stay under ~20 seconds.
         max_threads: at most this many intra-op threads (``None``: no cap). Small models lose
-            more to thread synchronization than they gain (``experiments/threads.py``). A
-            config field ``threads`` > 0 (per tier, or ``threads=N`` on the command line)
-            pins the count instead. The runner applies both and records the result.
+            more to thread synchronization than they gain (``engine/threads.py``). A config
+            field ``threads`` > 0 (per tier, or ``threads=N`` on the command line) pins the
+            count instead. The runner applies both and records the result.
     """
 
     name: str
@@ -105,6 +128,10 @@ class Experiment:
     run: Callable[[Any, Any], Result]
     module: str
     test: str
+    requires: tuple[str, ...] = ()
+    produces: tuple[str, ...] = ()
+    quick_seconds: float | None = None
+    flagship: bool = False
     max_threads: int | None = None
 
     def __post_init__(self) -> None:
@@ -115,11 +142,38 @@ class Experiment:
             if not isinstance(cfg, self.config):
                 raise ValueError(
                     f"experiment {self.name!r}: preset {tier!r} is not a {self.config}")
+        if set(self.requires) & set(self.produces):
+            raise ValueError(f"experiment {self.name!r} requires what it produces: "
+                             f"{sorted(set(self.requires) & set(self.produces))}")
+
+    @property
+    def chapter(self) -> str:
+        """``"ch04"`` for an experiment in ``deepnotes.experiments.ch04``."""
+        return self.module.split(".")[2]
 
     def config_for(self, tier: str, overrides: Iterable[str] = ()) -> Any:
         if tier not in TIERS:
             raise ValueError(f"unknown tier {tier!r}; expected one of {list(TIERS)}")
         return apply_overrides(self.presets[tier], overrides)
+
+
+def experiment(name: str, sections: tuple[str, ...] | str, claim: str,
+               presets: Mapping[str, Any], run: Callable[[Any, Any], Result],
+               **options: Any) -> Experiment:
+    """Register-ready :class:`Experiment` with the config class, module and test file derived:
+    the config is the presets' class, the module is ``run``'s, the test file is
+    ``tests/experiments/test_<chapter>.py``. ``options`` are the other fields
+    (``requires``, ``produces``, ``quick_seconds``, ``flagship``, ``max_threads``)."""
+    module = run.__module__
+    parts = module.split(".")
+    if len(parts) != 4 or parts[:2] != ["deepnotes", "experiments"]:
+        raise ValueError(f"experiment {name!r}: run must live in deepnotes.experiments.chNN.<m>, "
+                         f"got {module}")
+    sections = (sections,) if isinstance(sections, str) else tuple(sections)
+    options.setdefault("test", f"tests/experiments/test_{parts[2]}.py")
+    return Experiment(name=name, sections=sections, claim=claim,
+                      config=type(presets["quick"]), presets=dict(presets), run=run,
+                      module=module, **options)
 
 
 def _parse_value(text: str, annotation: Any, key: str, cls_name: str) -> Any:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as _dt
+import importlib
 import json
 import math
 import os
@@ -15,6 +16,7 @@ import platform
 import shlex
 import signal
 import sys
+import threading
 import time
 import typing
 from collections.abc import Iterable
@@ -23,13 +25,18 @@ from typing import Any
 
 import torch
 
+from deepnotes.engine import provenance
 from deepnotes.engine.checkpoint import CheckpointError
-from deepnotes.engine.run import NonFiniteLoss, RunContext, RunInterrupted, write_json
+from deepnotes.engine.files import write_json, write_text
+from deepnotes.engine.run import NonFiniteLoss, RunContext, RunInterrupted
+from deepnotes.engine.threads import run_threads
 from deepnotes.experiments.base import TIERS, Experiment, Result
-from deepnotes.experiments.registry import get
+from deepnotes.experiments.registry import REGISTRY, build_command, get
+from deepnotes.zoo.artifacts import MissingArtifact
 
 # Errors a user can act on; under DDP they cross the process boundary as data.
-_PASSED_ON = (RunInterrupted, NonFiniteLoss, CheckpointError, ValueError, FileNotFoundError)
+_PASSED_ON = (RunInterrupted, NonFiniteLoss, CheckpointError, MissingArtifact, ValueError,
+              FileNotFoundError)
 
 PRECISIONS = ("32-true", "64-true", "bf16-mixed", "16-mixed", "bf16-true")
 
@@ -62,53 +69,6 @@ def _env_info(devices: int, precision: str) -> dict[str, Any]:
     }
 
 
-def idle_cores(seconds: float = 0.25) -> float | None:
-    """Cores left idle by everything else on the machine, sampled from /proc/stat (Linux)."""
-    def sample():
-        with open("/proc/stat") as f:
-            values = [int(v) for v in f.readline().split()[1:]]
-        return values[3] + values[4], sum(values)  # idle + iowait, total
-
-    try:
-        idle0, total0 = sample()
-        time.sleep(seconds)
-        idle1, total1 = sample()
-    except (OSError, ValueError, IndexError):
-        return None
-    if total1 <= total0:
-        return None
-    return (idle1 - idle0) / (total1 - total0) * (os.cpu_count() or 1)
-
-
-def default_threads(world_size: int = 1) -> int:
-    """Intra-op threads per process: ``$DEEPNOTES_THREADS``, else the cores that are idle now.
-
-    Measured on a 2-core machine with one other busy process: an MLP step took 5.7 ms with
-    1 thread and 357 ms with 2 (torch's threads wait for a descheduled partner at every op).
-    So threads follow the *free* cores, sampled before the run; the choice is recorded in
-    config.json and reused on resume (thread count can change the last bits of reductions).
-    """
-    env = os.environ.get("DEEPNOTES_THREADS")
-    if env:
-        if not env.isdigit() or int(env) < 1:
-            raise ValueError(f"DEEPNOTES_THREADS must be a positive integer, got {env!r}")
-        return int(env)
-    cores = os.cpu_count() or 1
-    idle = idle_cores()
-    free = cores if idle is None else min(cores, max(1, int(idle + 0.3)))
-    return max(1, free // world_size)
-
-
-def run_threads(exp, cfg: Any, world_size: int = 1) -> int:
-    """The intra-op threads a run of ``exp`` with ``cfg`` uses: the config's ``threads`` field
-    if it is > 0, else :func:`default_threads` capped at ``exp.max_threads``."""
-    pinned = getattr(cfg, "threads", 0)
-    if pinned:
-        return pinned
-    threads = default_threads(world_size)
-    return min(threads, exp.max_threads) if exp.max_threads else threads
-
-
 def config_from_dict(cls: type, values: dict[str, Any]) -> Any:
     """Rebuild a config dataclass from JSON (lists back to tuples where the field says so)."""
     hints = typing.get_type_hints(cls)
@@ -123,9 +83,24 @@ def config_from_dict(cls: type, values: dict[str, Any]) -> Any:
     return cls(**kwargs)
 
 
-def _worker(fabric, name: str, cfg_values: dict[str, Any], run_dir: str, seed: int, tier: str,
-            resume: bool, stop_at_step: int | None, threads: int) -> dict[str, Any]:
-    exp = get(name)
+def resolve(name: str, module: str | None = None) -> Experiment:
+    """The registered experiment ``name``, or (tests) the ``Experiment`` of that name defined
+    in ``module``; spawned DDP workers find unregistered experiments this way."""
+    if name in REGISTRY and (module is None or REGISTRY[name].module == module):
+        return REGISTRY[name]
+    if module is None:
+        return get(name)  # raises, listing the known names
+    found = [v for v in vars(importlib.import_module(module)).values()
+             if isinstance(v, Experiment) and v.name == name]
+    if len(found) != 1:
+        raise ValueError(f"module {module} defines no experiment named {name!r}")
+    return found[0]
+
+
+def _worker(fabric, name: str, module: str, cfg_values: dict[str, Any], run_dir: str, seed: int,
+            tier: str, resume: bool, stop_at_step: int | None, threads: int,
+            overrides: list[str]) -> dict[str, Any]:
+    exp = resolve(name, module)
     # The config travels as a plain dict: Fabric's launcher refuses frozen dataclasses.
     cfg = config_from_dict(exp.config, cfg_values)
     caller_threads = torch.get_num_threads()  # restored after, for in-process callers
@@ -135,7 +110,7 @@ def _worker(fabric, name: str, cfg_values: dict[str, Any], run_dir: str, seed: i
     matplotlib.use("Agg")  # experiments draw into files, never onto a screen
     fabric.seed_everything(seed, verbose=False)
     ctx = RunContext(Path(run_dir), fabric, seed=seed, tier=tier, resume=resume,
-                     stop_at_step=stop_at_step)
+                     stop_at_step=stop_at_step, experiment=name, config=cfg_values)
 
     def on_signal(signum, _frame):
         if not ctx.in_loop or ctx.interrupt_signal is not None:
@@ -145,14 +120,19 @@ def _worker(fabric, name: str, cfg_values: dict[str, Any], run_dir: str, seed: i
         ctx.interrupt_signal = signum
 
     previous = {}
-    import threading
-
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, on_signal)
     t0 = time.perf_counter()
     try:
-        result = exp.run(cfg, ctx)
+        with provenance.collecting() as used:
+            try:
+                result = exp.run(cfg, ctx)
+            except MissingArtifact as exc:
+                # The zoo sits below the registry; the command that builds it comes from here.
+                raise MissingArtifact(f"{exc} Build it with "
+                                      f"`{build_command(exc.name, exc.tier)}`.",
+                                      exc.name, exc.tier) from None
     except _PASSED_ON as exc:
         if fabric.world_size > 1:
             # Spawned processes would hand the parent a ProcessRaisedException; send the
@@ -165,7 +145,7 @@ def _worker(fabric, name: str, cfg_values: dict[str, Any], run_dir: str, seed: i
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     wall = time.perf_counter() - t0
-    summary = make_summary(exp, tier, seed, result, wall)
+    summary = make_summary(exp, tier, seed, result, wall, used, overrides, ctx)
     if fabric.global_rank == 0:
         write_json(Path(run_dir) / "summary.json", summary)
     return summary
@@ -176,23 +156,34 @@ def _finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def make_summary(exp: Experiment, tier: str, seed: int, result: Result, wall: float) -> dict:
+def make_summary(exp: Experiment, tier: str, seed: int, result: Result, wall: float,
+                 used: dict[str, list], overrides: list[str], ctx: RunContext) -> dict:
+    """summary.json: metrics (``train_seconds`` from the run's loops unless the experiment
+    measured it), claims, the data and artifacts the loaders recorded, and the overrides."""
     if not isinstance(result, Result):
         raise TypeError(f"experiment {exp.name!r} returned {type(result).__name__}, not Result")
+    if not result.claims:
+        raise ValueError(f"experiment {exp.name!r} returned no claim; every experiment checks "
+                         f"at least one (DESIGN.md)")
+    metrics = dict(result.metrics)
+    if ctx.train_seconds > 0:
+        metrics.setdefault("train_seconds", ctx.train_seconds)
     return {
         "experiment": exp.name,
         "sections": list(exp.sections),
         "tier": tier,
         "seed": seed,
-        "data": result.data,
-        "metrics": {k: _finite_or_none(float(v)) for k, v in result.metrics.items()},
+        "overrides": list(overrides),
+        "data": used["data"],
+        "artifacts": used["artifacts"],
+        "metrics": {k: _finite_or_none(float(v)) for k, v in metrics.items()},
         "claims": [{**c.to_dict(), "value": _finite_or_none(c.value)} for c in result.claims],
         "wall_seconds": round(wall, 3),
     }
 
 
 def run_experiment(
-    name: str,
+    name: str | Experiment,
     tier: str = "quick",
     seed: int = 0,
     out: Path | str = "runs",
@@ -202,48 +193,62 @@ def run_experiment(
     accelerator: str = "auto",
     stop_at_step: int | None = None,
 ) -> tuple[Path, dict[str, Any]]:
-    """Run experiment ``name`` into a new folder under ``out``; returns (folder, summary)."""
-    exp = get(name)
+    """Run experiment ``name`` into a new folder under ``out``; returns (folder, summary).
+
+    ``name`` may also be an :class:`Experiment` that is not registered (tests).
+    """
+    exp = name if isinstance(name, Experiment) else get(name)
+    name = exp.name
     if tier not in TIERS:
         raise ValueError(f"unknown tier {tier!r}; expected one of {list(TIERS)}")
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; expected one of {list(PRECISIONS)}")
     if devices < 1:
         raise ValueError(f"devices must be >= 1, got {devices}")
+    overrides = list(overrides)
     cfg = exp.config_for(tier, overrides)
-    threads = run_threads(exp, cfg, devices)
+    threads = run_threads(exp.max_threads, cfg, devices)
     run_dir = _new_run_dir(Path(out), name, seed)
     write_json(run_dir / "config.json", {
-        "experiment": name, "tier": tier, "seed": seed, "devices": devices,
-        "precision": precision, "accelerator": accelerator, "overrides": list(overrides),
-        "threads": threads,
+        "experiment": name, "module": exp.module, "tier": tier, "seed": seed,
+        "devices": devices, "precision": precision, "accelerator": accelerator,
+        "overrides": overrides, "threads": threads,
         "config": dataclasses.asdict(cfg),
     })
-    (run_dir / "command.txt").write_text(shlex.join(["deepnotes", *sys.argv[1:]]) + "\n"
-                                         if Path(sys.argv[0]).name == "deepnotes"
-                                         else f"run_experiment({name!r}, tier={tier!r}, "
-                                              f"seed={seed}, overrides={list(overrides)!r})\n")
+    write_text(run_dir / "command.txt", shlex.join(["deepnotes", *sys.argv[1:]]) + "\n"
+               if Path(sys.argv[0]).name == "deepnotes"
+               else f"run_experiment({name!r}, tier={tier!r}, seed={seed}, "
+                    f"overrides={overrides!r})\n")
     write_json(run_dir / "env.json", _env_info(devices, precision))
-    summary = _launch(name, cfg, run_dir, seed, tier, devices, precision, accelerator,
-                      resume=False, stop_at_step=stop_at_step, threads=threads)
+    summary = _launch(exp, cfg, run_dir, seed, tier, devices, precision, accelerator,
+                      resume=False, stop_at_step=stop_at_step, threads=threads,
+                      overrides=overrides)
     return run_dir, summary
 
 
-def resume_experiment(run_dir: Path | str, stop_at_step: int | None = None
-                      ) -> tuple[Path, dict[str, Any]]:
-    """Continue the interrupted run in ``run_dir`` with its saved config."""
+def resume_experiment(run_dir: Path | str, stop_at_step: int | None = None,
+                      name: str | None = None) -> tuple[Path, dict[str, Any]]:
+    """Continue the interrupted run in ``run_dir`` with its saved config.
+
+    ``name``, if given, must be the experiment of the saved run.
+    """
     run_dir = Path(run_dir)
     config_path = run_dir / "config.json"
     if not config_path.is_file():
         raise ValueError(f"{run_dir} is not a run folder: no config.json. Pass the folder that "
                          f"'deepnotes run' printed, e.g. runs/NAME/20260101-120000-s0")
     saved = json.loads(config_path.read_text())
-    exp = get(saved["experiment"])
+    if name is not None and name != saved["experiment"]:
+        raise ValueError(f"{run_dir} is a run of {saved['experiment']!r}, not {name!r}; "
+                         f"resume it with `deepnotes run {saved['experiment']} --resume "
+                         f"{run_dir}` or without a name")
+    exp = resolve(saved["experiment"], saved.get("module"))
     cfg = config_from_dict(exp.config, saved["config"])
-    summary = _launch(saved["experiment"], cfg, run_dir, saved["seed"], saved["tier"],
-                      saved["devices"], saved["precision"], saved.get("accelerator", "auto"),
-                      resume=True, stop_at_step=stop_at_step,
-                      threads=saved.get("threads") or run_threads(exp, cfg, saved["devices"]))
+    threads = saved.get("threads") or run_threads(exp.max_threads, cfg, saved["devices"])
+    summary = _launch(exp, cfg, run_dir, saved["seed"], saved["tier"], saved["devices"],
+                      saved["precision"], saved.get("accelerator", "auto"), resume=True,
+                      stop_at_step=stop_at_step, threads=threads,
+                      overrides=saved.get("overrides", []))
     return run_dir, summary
 
 
@@ -256,7 +261,6 @@ def _signals_forwarded_to_workers():
     otherwise kill it and orphan the workers without a checkpoint.
     """
     import multiprocessing
-    import threading
 
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -276,22 +280,26 @@ def _signals_forwarded_to_workers():
             signal.signal(sig, handler)
 
 
-def _launch(name, cfg, run_dir, seed, tier, devices, precision, accelerator, resume,
-            stop_at_step, threads):
+def _launch(exp, cfg, run_dir, seed, tier, devices, precision, accelerator, resume,
+            stop_at_step, threads, overrides):
     from lightning.fabric import Fabric
 
-    cfg = dataclasses.asdict(cfg)
+    args = (exp.name, exp.module, dataclasses.asdict(cfg), str(run_dir), seed, tier, resume,
+            stop_at_step, threads, list(overrides))
     if devices > 1:
         fabric = Fabric(accelerator=accelerator, devices=devices, precision=precision,
                         strategy="ddp_spawn")
         with _signals_forwarded_to_workers():
-            out = fabric.launch(_worker, name, cfg, str(run_dir), seed, tier, resume,
-                                stop_at_step, threads)
+            out = fabric.launch(_worker, *args)
         if "_error" in out:
-            raise {e.__name__: e for e in _PASSED_ON}[out["_error"]](out["_message"])
+            error = {e.__name__: e for e in _PASSED_ON}[out["_error"]]
+            if error is MissingArtifact:
+                raise ValueError(out["_message"])
+            raise error(out["_message"])
         return out
     fabric = Fabric(accelerator=accelerator, devices=1, precision=precision)
-    return _worker(fabric, name, cfg, str(run_dir), seed, tier, resume, stop_at_step, threads)
+    return _worker(fabric, *args)
 
 
-__all__ = ["run_experiment", "resume_experiment", "RunInterrupted", "config_from_dict"]
+__all__ = ["run_experiment", "resume_experiment", "resolve", "RunInterrupted",
+           "config_from_dict"]

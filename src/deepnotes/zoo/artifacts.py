@@ -1,49 +1,59 @@
-"""Trained models saved by name, so later experiments load them instead of retraining.
+"""Trained models saved by name and tier, so later experiments load them instead of retraining.
 
-An artifact ``NAME`` is two files in the artifact folder:
+An artifact ``(NAME, TIER)`` is two files in ``<artifact folder>/NAME/``:
 
-* ``NAME.safetensors``: the weights (``state_dict``, contiguous tensors);
-* ``NAME.json``: what is needed to use them: the architecture (a ``deepnotes`` class and its
-  keyword arguments), the input normalization ``mean``/``std``, the test accuracy, the
-  creation date, the SHA-256 of the weights file, and free-form ``extra`` data.
+* ``TIER.safetensors``: the weights (``state_dict``, contiguous tensors);
+* ``TIER.json``: its metadata, the same fields for every kind of model: ``name``, ``tier``,
+  the ``experiment``, ``seed`` and resolved ``config`` of the run that made it, its
+  ``metrics``, the ``data`` it was trained on (the loaders' provenance), the ``architecture``
+  (a ``deepnotes`` class and its keyword arguments), the deepnotes ``version``, ``torch``,
+  ``created``, the ``sha256`` of the weights, and model-specific ``extra`` data (e.g. the
+  input normalization).
+
+Artifacts are keyed by tier, so a quick run never overwrites a full-tier artifact. A consumer
+loads the tier it runs at (a quick run the quick model, a full run the full one): its numbers
+then depend on its own tier only. The loaded ``(name, tier, sha256)`` goes into the consumer's
+summary (``artifacts``) through :mod:`deepnotes.engine.provenance`.
 
 The folder is ``$DEEPNOTES_HOME/artifacts`` when ``DEEPNOTES_HOME`` is set, else
-``$XDG_CACHE_HOME/deepnotes/artifacts`` (default ``~/.cache/deepnotes/artifacts``). Each file
-is written to a temporary name and renamed (atomic on one file system); the JSON is written
-last and names the weights' hash, so a reader never pairs metadata with half-written or
-foreign weights.
-
-Loading a missing artifact raises ``ValueError`` naming the command that builds it. There is
-no silent substitution: a caller that accepts a lesser model passes ``fallbacks`` (e.g. the
-quick-tier ``cnn-fashion-quick`` for ``cnn-fashion``) and the returned
-:class:`Artifact` says which name was loaded, so the experiment can record it.
+``$XDG_CACHE_HOME/deepnotes/artifacts`` (default ``~/.cache/deepnotes/artifacts``). Files are
+written atomically, the weights first and the JSON last, naming the weights' hash, so a reader
+never pairs metadata with half-written or foreign weights. Loading a missing artifact raises
+:class:`MissingArtifact` naming the command that builds it, taken from the registry.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import hashlib
 import importlib
 import json
 import os
 import re
-import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import torch
 
-FORMAT_VERSION = 1
+from deepnotes.engine import provenance, unwrap
+from deepnotes.engine.files import atomic_write, write_json
 
-# How to build each artifact that deepnotes knows about (the error message names it).
-BUILD_COMMANDS: dict[str, str] = {
-    "cnn-fashion": "deepnotes run cnn-fashion --tier full",
-    "cnn-fashion-quick": "deepnotes run cnn-fashion --tier quick",
-}
-
+FORMAT_VERSION = 2
+TIERS = ("smoke", "quick", "full")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+
+
+class MissingArtifact(ValueError):
+    """No artifact of that name and tier. The experiment runner adds the command that builds
+    it (from the registry, which sits above the zoo) to the message."""
+
+    def __init__(self, message: str, name: str, tier: str) -> None:
+        super().__init__(message)
+        self.name, self.tier = name, tier
 
 
 def artifact_dir() -> Path:
@@ -55,51 +65,19 @@ def artifact_dir() -> Path:
     return Path(cache) / "deepnotes" / "artifacts"
 
 
-def build_command(name: str) -> str:
-    """The command that creates artifact ``name``."""
-    return BUILD_COMMANDS.get(name, f"the experiment that saves {name!r}")
-
-
-def _check_name(name: str) -> None:
+def _check(name: str, tier: str) -> None:
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValueError(f"artifact name must match {_NAME.pattern} (lower-case, no slashes), "
                          f"got {name!r}")
+    if tier not in TIERS:
+        raise ValueError(f"artifact tier must be one of {list(TIERS)}, got {tier!r}")
 
 
-@dataclass(frozen=True)
-class Artifact:
-    """A loaded artifact.
-
-    Attributes:
-        name: the name actually loaded (may be a fallback of the one asked for).
-        requested: the name asked for.
-        path: the weights file.
-        state_dict: the weights.
-        meta: the JSON metadata (``architecture``, ``normalization``, ``accuracy``,
-            ``created``, ``extra`` ...).
-    """
-
-    name: str
-    requested: str
-    path: Path
-    state_dict: dict[str, torch.Tensor]
-    meta: dict[str, Any]
-
-    @property
-    def is_fallback(self) -> bool:
-        return self.name != self.requested
-
-    @property
-    def mean(self) -> float:
-        return float(self.meta["normalization"]["mean"])
-
-    @property
-    def std(self) -> float:
-        return float(self.meta["normalization"]["std"])
-
-    @property
-    def accuracy(self) -> float:
-        return float(self.meta["accuracy"])
+def _package_version() -> str:
+    try:
+        return version("deepnotes")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def _sha256(path: Path) -> str:
@@ -110,127 +88,122 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename the temporary file onto ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+@dataclass(frozen=True)
+class Artifact:
+    """A loaded artifact: its weights file, weights and metadata (see module docstring)."""
+
+    name: str
+    tier: str
+    path: Path
+    state_dict: dict[str, torch.Tensor]
+    meta: dict[str, Any]
+
+    @property
+    def sha256(self) -> str:
+        return self.meta["sha256"]
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        return self.meta["extra"]
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return self.meta["metrics"]
+
+    def record(self) -> dict[str, str]:
+        """What a consumer writes into its summary: name, tier, sha256."""
+        return {"name": self.name, "tier": self.tier, "sha256": self.sha256}
 
 
-def _plain_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    # Fabric wraps modules; save the plain module's tensors, contiguous (safetensors needs it,
-    # and channels_last weights are not).
-    module = getattr(model, "_forward_module", None) or getattr(model, "module", model)
-    return {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-
-
-def save_artifact(
-    name: str,
-    model: torch.nn.Module,
-    *,
-    architecture: Mapping[str, Any],
-    mean: float,
-    std: float,
-    accuracy: float,
-    extra: Mapping[str, Any] | None = None,
-    root: Path | str | None = None,
-) -> Path:
-    """Save ``model`` as artifact ``name``; returns the JSON path.
+def save_artifact(ctx: Any, name: str, model: torch.nn.Module, *,
+                  architecture: Mapping[str, Any], metrics: Mapping[str, float],
+                  extra: Mapping[str, Any] | None = None, root: Path | str | None = None
+                  ) -> Path:
+    """Save ``model`` as artifact ``(name, ctx.tier)`` with the run's metadata; returns the
+    JSON path. Only the main process writes.
 
     Args:
-        name: e.g. ``"cnn-fashion"``.
+        ctx: the producing run's :class:`~deepnotes.engine.RunContext` (experiment, tier,
+            seed, config and the data the run loaded).
         model: the trained module (a Fabric wrapper is unwrapped).
         architecture: ``{"class": "deepnotes.<module>.<Class>", "kwargs": {...}}``, enough
             to rebuild the module with :func:`load_model`.
-        mean, std: the input normalization the model was trained with.
-        accuracy: its test accuracy in [0, 1].
-        extra: more JSON-serializable data (data set, tier, training time...).
+        metrics: the model's own measured quality (e.g. test accuracy).
+        extra: model-specific JSON data (e.g. the input normalization).
         root: folder; default :func:`artifact_dir`.
     """
-    _check_name(name)
+    _check(name, ctx.tier)
     if "class" not in architecture or not str(architecture["class"]).startswith("deepnotes."):
         raise ValueError(f"architecture needs a 'class' inside deepnotes, got {architecture!r}")
-    if not 0.0 <= accuracy <= 1.0:
-        raise ValueError(f"accuracy must be in [0, 1], got {accuracy}")
-    if not std > 0:
-        raise ValueError(f"std must be > 0, got {std}")
+    folder = (Path(root) if root is not None else artifact_dir()) / name
+    meta_path = folder / f"{ctx.tier}.json"
+    if not ctx.is_main:
+        return meta_path
     from safetensors.torch import save_file
 
-    folder = Path(root) if root is not None else artifact_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    weights = folder / f"{name}.safetensors"
-    state = _plain_state(model)
-    _atomic_write(weights, lambda tmp: save_file(state, str(tmp)))
-    meta = {
-        "name": name,
-        "format": FORMAT_VERSION,
-        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+    weights = folder / f"{ctx.tier}.safetensors"
+    state = {k: v.detach().cpu().contiguous() for k, v in unwrap(model).state_dict().items()}
+    atomic_write(weights, lambda tmp: save_file(state, str(tmp)))
+    config = ctx.config
+    if dataclasses.is_dataclass(config):
+        config = dataclasses.asdict(config)
+    write_json(meta_path, {
+        "name": name, "tier": ctx.tier, "format": FORMAT_VERSION,
+        "experiment": ctx.experiment, "seed": ctx.seed, "config": config,
+        "metrics": {k: float(v) for k, v in metrics.items()},
+        "data": provenance.data_records(),
         "architecture": {"class": architecture["class"],
                          "kwargs": dict(architecture.get("kwargs", {}))},
-        "normalization": {"mean": float(mean), "std": float(std)},
-        "accuracy": float(accuracy),
-        "weights": weights.name,
-        "sha256": _sha256(weights),
-        "torch": torch.__version__,
+        "version": _package_version(), "torch": torch.__version__,
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "weights": weights.name, "sha256": _sha256(weights),
         "extra": dict(extra or {}),
-    }
-    meta_path = folder / f"{name}.json"
-    _atomic_write(meta_path, lambda tmp: tmp.write_text(json.dumps(meta, indent=2) + "\n"))
+    })
     return meta_path
 
 
-def _missing_message(names: Sequence[str], folder: Path) -> str:
-    builds = "; ".join(f"{n!r}: `{build_command(n)}`" for n in names)
-    return (f"no artifact named {' or '.join(repr(n) for n in names)} in {folder}. "
-            f"Build it with {builds}. (Artifacts are looked up in $DEEPNOTES_HOME/artifacts, "
-            f"else ~/.cache/deepnotes/artifacts.)")
+def _missing(name: str, tier: str, folder: Path) -> MissingArtifact:
+    return MissingArtifact(
+        f"no {tier}-tier artifact {name!r} in {folder} (looked up in $DEEPNOTES_HOME/artifacts, "
+        f"else ~/.cache/deepnotes/artifacts; `deepnotes report` builds the ones it needs "
+        f"first).", name, tier)
 
 
-def load_artifact(name: str, fallbacks: Sequence[str] = (), root: Path | str | None = None
-                  ) -> Artifact:
-    """Load artifact ``name``, else the first of ``fallbacks`` that exists.
+def load_artifact(name: str, tier: str, root: Path | str | None = None) -> Artifact:
+    """Load artifact ``(name, tier)`` and record it in the running experiment's summary.
 
     Raises:
-        ValueError: none exists (the message names the build commands), or the weights file
-            does not match the hash its JSON records.
+        MissingArtifact: there is none, or its weights do not match the hash its JSON records.
     """
-    folder = Path(root) if root is not None else artifact_dir()
-    for candidate in (name, *fallbacks):
-        _check_name(candidate)
-        meta_path = folder / f"{candidate}.json"
-        if not meta_path.is_file():
-            continue
-        meta = json.loads(meta_path.read_text())
-        weights = folder / meta["weights"]
-        if not weights.is_file() or _sha256(weights) != meta["sha256"]:
-            raise ValueError(f"artifact {candidate!r}: weights file {weights} is missing or does "
-                             f"not match its metadata; rebuild with `{build_command(candidate)}`")
-        from safetensors.torch import load_file
+    _check(name, tier)
+    folder = (Path(root) if root is not None else artifact_dir()) / name
+    meta_path = folder / f"{tier}.json"
+    if not meta_path.is_file():
+        raise _missing(name, tier, folder.parent)
+    meta = json.loads(meta_path.read_text())
+    weights = folder / meta["weights"]
+    if not weights.is_file() or _sha256(weights) != meta["sha256"]:
+        raise MissingArtifact(f"artifact {name!r} ({tier}): weights file {weights} is missing "
+                              f"or does not match its metadata; rebuild it.", name, tier)
+    from safetensors.torch import load_file
 
-        return Artifact(name=candidate, requested=name, path=weights,
-                        state_dict=load_file(str(weights)), meta=meta)
-    raise ValueError(_missing_message([name, *fallbacks], folder))
+    artifact = Artifact(name=name, tier=tier, path=weights, state_dict=load_file(str(weights)),
+                        meta=meta)
+    provenance.record_artifact(artifact.record())
+    return artifact
 
 
-def load_model(name: str, fallbacks: Sequence[str] = (), root: Path | str | None = None
+def load_model(name: str, tier: str, root: Path | str | None = None
                ) -> tuple[torch.nn.Module, Artifact]:
-    """Rebuild the module of artifact ``name`` (or a fallback), load its weights, eval mode.
+    """Rebuild the module of artifact ``(name, tier)``, load its weights, eval mode.
 
     Only classes inside the ``deepnotes`` package are instantiated.
-
-    Returns:
-        ``(model, artifact)``; ``artifact.mean``/``std`` give the input normalization.
     """
-    artifact = load_artifact(name, fallbacks, root)
+    artifact = load_artifact(name, tier, root)
     path = artifact.meta["architecture"]["class"]
     module_name, _, class_name = path.rpartition(".")
-    if not module_name.startswith("deepnotes"):
-        raise ValueError(f"artifact {artifact.name!r} names class {path!r} outside deepnotes")
+    if not module_name.startswith("deepnotes."):
+        raise ValueError(f"artifact {name!r} names class {path!r} outside deepnotes")
     cls = getattr(importlib.import_module(module_name), class_name)
     kwargs = {k: tuple(v) if isinstance(v, list) else v
               for k, v in artifact.meta["architecture"]["kwargs"].items()}

@@ -19,12 +19,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from matplotlib.figure import Figure
 from torch import nn
 
-from deepnotes.experiments.base import Claim, Experiment, Result
+from deepnotes import info
+from deepnotes.data import load_digits
+from deepnotes.experiments.base import Claim, Result, experiment
 
 MAX_ABS_GAP = 1e-4  # |q - p^| per outcome: far below any frequency of the data (>= 1e-3)
 MAX_KL_BITS = 1e-6  # D(p^ || q) in bits at the end
+LEVELS = 17  # grey levels 0..16 of the digits
+LOG_EVERY = 5
 
 
 @dataclass(frozen=True)
@@ -32,7 +37,6 @@ class Config:
     n_images: int = 1797  # digits images whose pixels form the sample
     steps: int = 400
     lr: float = 5.0  # below 2 / lambda_max of the Hessian diag(q) - q q^T (<= 1/2 here)
-    log_every: int = 5
 
 
 class Categorical(nn.Module):
@@ -47,25 +51,20 @@ class Categorical(nn.Module):
 
 
 def run(cfg: Config, ctx) -> Result:
-    import matplotlib.pyplot as plt
-
-    from deepnotes import info
-    from deepnotes.data import load_digits
-
     images, _ = load_digits()
-    levels = 17
     x = (images[: cfg.n_images] * 16).round().long().flatten()  # (n_images * 64,) in 0..16
-    p_hat = torch.bincount(x, minlength=levels).double() / x.numel()  # empirical frequencies
+    counts = torch.bincount(x, minlength=LEVELS).double()  # n_k, (K,)
+    p_hat = counts / x.numel()  # empirical frequencies
 
-    counts = torch.bincount(x, minlength=levels).double()  # n_k, (K,)
-    model = Categorical(levels, ctx.generator(1))
+    model = Categorical(LEVELS, ctx.rng("init"))
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr)
-    for step in ctx.steps(cfg.steps, track={"model": model, "optimizer": opt}):
+    for step in ctx.steps(cfg.steps, track={"model": model, "optimizer": opt},
+                          log_every=LOG_EVERY):
         nll = -(counts * model.log_q()).sum() / x.numel()  # 1/m sum_i -log q(x_i), nats
         opt.zero_grad(set_to_none=True)
         nll.backward()
         opt.step()
-        if step % cfg.log_every == 0 or step + 1 == cfg.steps:
+        if ctx.due(step):
             with torch.no_grad():
                 q = model.log_q().exp()
                 ctx.log(step, loss=nll.item(), kl_bits=info.kl_divergence(p_hat, q).item(),
@@ -81,8 +80,9 @@ def run(cfg: Config, ctx) -> Result:
         grouped = -(counts * model.log_q()).sum() / x.numel()
         per_sample_diff = abs((-model.log_q()[x].mean() - grouped).item())
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
-    grid = torch.arange(levels).double()
+    fig = Figure(figsize=(10, 3.6))
+    ax1, ax2 = fig.subplots(1, 2)
+    grid = torch.arange(LEVELS).double()
     ax1.bar((grid - 0.2).numpy(), p_hat.numpy(), width=0.4, label="empirical $\\hat p$ (MLE)")
     ax1.bar((grid + 0.2).numpy(), q.numpy(), width=0.4, label="softmax($\\theta$) after GD")
     ax1.set(xlabel="grey level of a digits pixel", ylabel="probability", yscale="log",
@@ -98,30 +98,26 @@ def run(cfg: Config, ctx) -> Result:
 
     return Result(
         metrics={"max_abs_gap": gap, "kl_bits": kl, "cross_entropy_bits": ce,
-                 "entropy_bits": h, "samples": float(x.numel()),
-                 "per_sample_vs_grouped_nll": per_sample_diff},
+                 "entropy_bits": h, "images": float(min(cfg.n_images, len(images))),
+                 "samples": float(x.numel()), "per_sample_vs_grouped_nll": per_sample_diff},
         claims=[
             Claim("max_abs_gap", "Gradient descent on the cross-entropy ends at the empirical "
                   "frequencies (max |q - p^| over the 17 outcomes).", gap, "<", MAX_ABS_GAP),
             Claim("kl_bits", "At the end the cross-entropy equals the entropy of the data "
                   "(D(p^ || q) in bits).", kl, "<", MAX_KL_BITS),
         ],
-        data={"name": "scikit-learn 8x8 digits, pixel grey levels 0..16",
-              "images": min(cfg.n_images, len(images)), "samples": int(x.numel())},
     )
 
 
-EXPERIMENT = Experiment(
+EXPERIMENT = experiment(
     name="cross-entropy-mle",
     sections=("1.1",),
     claim="Minimizing cross-entropy over a categorical model reaches the maximum-likelihood "
           "estimate, the empirical frequencies.",
-    config=Config,
-    presets={"smoke": Config(n_images=100, steps=60, log_every=5),
+    presets={"smoke": Config(n_images=100, steps=60),
              "quick": Config(),
              "full": Config(steps=3000)},
     run=run,
+    quick_seconds=4.0,
     max_threads=1,
-    module=__name__,
-    test="tests/test_experiments_ch01_02.py",
 )

@@ -6,6 +6,9 @@ are compared on the held-out digits, in float64 and in float32. As a control, th
 architecture with ReLU is trained the same way and the best affine map (least squares) is
 fitted to *its* outputs: a non-linear net is not affine, so that fit leaves a visible
 residual.
+
+Random streams: ``"split"`` (train/test permutation), ``"init"`` (both nets start from the
+same weights), ``"batches"`` (both see the same mini-batches).
 """
 
 from __future__ import annotations
@@ -13,12 +16,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
+from matplotlib.figure import Figure
 
-from deepnotes.experiments.base import Claim, Experiment, Result
+from deepnotes.data import load_digits
+from deepnotes.experiments.base import Claim, Result, experiment
+from deepnotes.nn import MLP, compose_affine
 
 MAX_ERR_FLOAT64 = 1e-10  # max |deep(x) - (W x + b)|, float64: a few hundred roundings of 1e-16
 MAX_REL_ERR_FLOAT32 = 1e-5  # same in float32, relative to max |output| (eps32 = 1.2e-7)
 MIN_RELU_AFFINE_RESIDUAL = 1e-2  # relative RMS residual of the best affine fit to a relu net
+LOG_EVERY = 10
 
 
 @dataclass(frozen=True)
@@ -32,18 +40,16 @@ class Config:
 
 def _train(ctx, model, x, y, cfg, phase):
     """Mini-batch SGD with momentum on cross-entropy, in float32."""
-    from deepnotes.data import Batches
-
-    batches = Batches(x, y, batch_size=cfg.batch_size, seed=ctx.seed)
+    batches = ctx.batches(x, y, batch_size=cfg.batch_size, stream="batches")
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9)
-    for step in ctx.steps(cfg.steps, track={"model": model, "optimizer": opt}, phase=phase):
+    for step in ctx.steps(cfg.steps, track={"model": model, "optimizer": opt}, phase=phase,
+                          log_every=LOG_EVERY):
         xb, yb = batches.batch(step)
-        loss = torch.nn.functional.cross_entropy(model(xb), yb)
+        loss = F.cross_entropy(model(xb), yb)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if step % 10 == 0 or step + 1 == cfg.steps:
-            ctx.log(step, phase=phase, loss=loss.item())
+        ctx.log(step, phase=phase, loss=loss.item())
 
 
 def _relative_affine_residual(inputs: torch.Tensor, outputs: torch.Tensor) -> float:
@@ -58,20 +64,15 @@ def _relative_affine_residual(inputs: torch.Tensor, outputs: torch.Tensor) -> fl
 
 
 def run(cfg: Config, ctx) -> Result:
-    import matplotlib.pyplot as plt
-
-    from deepnotes.data import load_digits
-    from deepnotes.nn import MLP, compose_affine
-
     images, labels = load_digits()
-    perm = torch.randperm(len(images), generator=ctx.generator(1))
+    perm = torch.randperm(len(images), generator=ctx.rng("split"))
     x = images.flatten(1)[perm]  # (1797, 64) float32
     y = labels[perm]
     x_train, y_train = x[: cfg.n_train], y[: cfg.n_train]
     x_test, y_test = x[cfg.n_train :], y[cfg.n_train :]
     sizes = [64, *cfg.hidden, 10]
 
-    torch.manual_seed(ctx.seed)
+    ctx.manual_seed("init")
     linear32 = MLP(sizes, activation=None)
     _train(ctx, linear32, x_train, y_train, cfg, "linear")
     with torch.no_grad():
@@ -90,7 +91,7 @@ def run(cfg: Config, ctx) -> Result:
         acc_linear = (flat.argmax(1) == y_test).double().mean().item()
         linear_residual = _relative_affine_residual(x_test, deep)
 
-    torch.manual_seed(ctx.seed)
+    ctx.manual_seed("init")  # the same initial weights as the linear net
     relu = MLP(sizes, activation="relu")
     _train(ctx, relu, x_train, y_train, cfg, "relu")
     with torch.no_grad():
@@ -100,7 +101,8 @@ def run(cfg: Config, ctx) -> Result:
         design = torch.cat([x_test, torch.ones(len(x_test), 1, dtype=x_test.dtype)], 1)
         relu_affine = design @ torch.linalg.lstsq(design, relu_out, driver="gelsd").solution
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    ax1, ax2 = fig.subplots(1, 2)
     ax1.scatter(deep.flatten().numpy(), flat.flatten().numpy(), s=3)
     ax1.set(xlabel=f"{len(sizes) - 1}-layer linear MLP output", ylabel="collapsed $Wx+b$ output",
             title=f"identity activations: max |diff| = {err64:.1e}")
@@ -116,33 +118,30 @@ def run(cfg: Config, ctx) -> Result:
         metrics={"max_abs_error_float64": err64, "max_rel_error_float32": err32,
                  "prediction_agreement": agree, "linear_test_accuracy": acc_linear,
                  "relu_test_accuracy": acc_relu, "linear_affine_residual": linear_residual,
-                 "relu_affine_residual": relu_residual},
+                 "relu_affine_residual": relu_residual, "train_examples": float(len(x_train)),
+                 "test_examples": float(len(x_test))},
         claims=[
             Claim("max_abs_error_float64", "The trained deep linear MLP and the single affine "
                   "map made of its weights give the same outputs (float64).", err64, "<",
                   MAX_ERR_FLOAT64),
             Claim("max_rel_error_float32", "The same holds in float32 up to rounding "
                   "(max error relative to the largest output).", err32, "<",
-                  MAX_REL_ERR_FLOAT32),
+                  MAX_REL_ERR_FLOAT32, source="project"),
             Claim("relu_affine_residual", "With ReLU the same architecture is not affine: "
                   "the best affine fit leaves a relative residual.", relu_residual, ">",
                   MIN_RELU_AFFINE_RESIDUAL),
         ],
-        data={"name": "scikit-learn 8x8 digits", "train": int(len(x_train)),
-              "test": int(len(x_test))},
     )
 
 
-EXPERIMENT = Experiment(
+EXPERIMENT = experiment(
     name="linear-collapse",
     sections=("2.2", "2.3"),
     claim="Without a non-linearity a deep MLP collapses to one affine map.",
-    config=Config,
     presets={"smoke": Config(hidden=(32, 32), steps=20),
              "quick": Config(),
              "full": Config(hidden=(256, 256, 256, 256), steps=2000)},
     run=run,
+    quick_seconds=1.0,
     max_threads=1,
-    module=__name__,
-    test="tests/test_experiments_ch01_02.py",
 )

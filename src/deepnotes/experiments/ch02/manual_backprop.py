@@ -15,15 +15,23 @@ symmetrized current weights has identical rows). In floating point, rounding dif
 order 1e-18 are still present, and the symmetric state is unstable: the figure shows them
 growing exponentially until they break the symmetry after a few thousand steps; the
 zero-initialized run learns far later than the random one.
+
+The costly checks run on the logging cadence of the loop (``check_every`` steps and the last
+step). Random streams: ``"split"`` (train/test permutation), ``"init"`` (random weights),
+``"batches"`` (the same mini-batches for both runs).
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
+from matplotlib.figure import Figure
 
-from deepnotes.experiments.base import Claim, Experiment, Result
+from deepnotes.data import load_digits
+from deepnotes.experiments.base import Claim, Result, experiment
+from deepnotes.nn import MLP, l2_loss, manual_gradients
 
 MAX_REL_DIFF = 1e-10  # manual vs autograd, float64
 MIN_TEST_ACCURACY = 0.9  # digits with a 64-32-10 sigmoid MLP
@@ -37,7 +45,7 @@ class Config:
     batch_size: int = 32
     lr: float = 2.0
     n_train: int = 1400
-    check_every: int = 100
+    check_every: int = 100  # steps between manual/autograd checks (the logging cadence)
 
 
 def _relative_difference(manual, auto) -> float:
@@ -53,10 +61,6 @@ def _row_spread(w: torch.Tensor) -> float:
 def _symmetric_gradient_spread(mlp, xb, yb) -> float:
     """Copy hidden unit 0 onto every hidden unit, back-propagate, and return the row spread
     of the first-layer gradient (0 in exact arithmetic: the symmetric set is invariant)."""
-    import copy
-
-    from deepnotes.nn import manual_gradients
-
     sym = copy.deepcopy(mlp)
     with torch.no_grad():
         first, second = sym.linears[0], sym.linears[1]
@@ -69,15 +73,14 @@ def _symmetric_gradient_spread(mlp, xb, yb) -> float:
 def _sgd(ctx, mlp, batches, cfg, phase, x_check, y_check):
     """Algorithm 1 with manual gradients; returns the worst manual/autograd difference and
     the worst gradient spread at symmetrized weights."""
-    from deepnotes.nn import l2_loss, manual_gradients
-
     # Running maxima live in the checkpointed loop state, so a resumed run keeps the checks
     # made before the interruption (and a finished phase is not re-run, only restored).
     seen = {"worst": 0.0, "worst_symmetric": 0.0}
-    for step in ctx.steps(cfg.steps, track={"model": mlp}, phase=phase, state=seen):
+    for step in ctx.steps(cfg.steps, track={"model": mlp}, phase=phase, state=seen,
+                          log_every=cfg.check_every):
         xb, yb = batches.batch(step)
         grads = manual_gradients(mlp, xb, yb)
-        if step % cfg.check_every == 0:
+        if ctx.due(step, phase):
             loss = l2_loss(mlp(x_check), y_check)
             auto = torch.autograd.grad(loss, list(mlp.parameters()))
             seen["worst"] = max(seen["worst"], _relative_difference(
@@ -93,22 +96,17 @@ def _sgd(ctx, mlp, batches, cfg, phase, x_check, y_check):
 
 
 def run(cfg: Config, ctx) -> Result:
-    import matplotlib.pyplot as plt
-
-    from deepnotes.data import Batches, load_digits
-    from deepnotes.nn import MLP
-
     images, labels = load_digits()
-    perm = torch.randperm(len(images), generator=ctx.generator(1))
+    perm = torch.randperm(len(images), generator=ctx.rng("split"))
     x = images.flatten(1).double()[perm]
     y = labels[perm]
     target = torch.nn.functional.one_hot(y, 10).double()
     x_tr, t_tr, x_te, y_te = x[: cfg.n_train], target[: cfg.n_train], x[cfg.n_train :], \
         y[cfg.n_train :]
-    batches = Batches(x_tr, t_tr, batch_size=cfg.batch_size, seed=ctx.seed)
+    batches = ctx.batches(x_tr, t_tr, batch_size=cfg.batch_size, stream="batches")
     sizes = [64, cfg.hidden, 10]
 
-    torch.manual_seed(ctx.seed)
+    ctx.manual_seed("init")
     mlp = MLP(sizes, activation="sigmoid", output_activation="sigmoid").double()
     worst, _ = _sgd(ctx, mlp, batches, cfg, "random_init", x_tr[:256], t_tr[:256])
     with torch.no_grad():
@@ -125,7 +123,8 @@ def run(cfg: Config, ctx) -> Result:
         final_spread = _row_spread(zero.linears[0].weight)
         zero_accuracy = (zero(x_te).argmax(1) == y_te).double().mean().item()
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10.5, 4))
+    fig = Figure(figsize=(10.5, 4))
+    ax1, ax2 = fig.subplots(1, 2)
     for phase in ("random_init", "zero_init"):
         steps, values = ctx.series("loss", phase=phase)
         ax1.plot(steps, values, label=phase.replace("_", " "))
@@ -142,33 +141,30 @@ def run(cfg: Config, ctx) -> Result:
         metrics={"max_rel_diff_vs_autograd": worst, "test_accuracy": accuracy,
                  "zero_init_test_accuracy": zero_accuracy,
                  "zero_init_final_hidden_spread": final_spread,
-                 "zero_init_symmetric_gradient_spread": symmetric_spread},
+                 "zero_init_symmetric_gradient_spread": symmetric_spread,
+                 "train_examples": float(len(x_tr)), "test_examples": float(len(x_te))},
         claims=[
             Claim("max_rel_diff_vs_autograd", "The hand-derived gradients equal autograd's "
-                  "throughout training (float64).", worst, "<", MAX_REL_DIFF),
+                  "throughout training (float64).", worst, "<", MAX_REL_DIFF, source="project"),
             Claim("test_accuracy", "SGD with the hand-derived gradients learns the digits.",
-                  accuracy, ">=", MIN_TEST_ACCURACY),
+                  accuracy, ">=", MIN_TEST_ACCURACY, source="project"),
             Claim("symmetric_gradient_spread", "Along the run started from theta = 0 as "
                   "Algorithm 1 writes, weights with identical hidden units get identical "
                   "updates (so exact arithmetic never separates them).", symmetric_spread, "<",
-                  MAX_HIDDEN_SPREAD),
+                  MAX_HIDDEN_SPREAD, source="project"),
         ],
-        data={"name": "scikit-learn 8x8 digits", "train": int(len(x_tr)),
-              "test": int(len(x_te))},
     )
 
 
-EXPERIMENT = Experiment(
+EXPERIMENT = experiment(
     name="manual-backprop",
     sections=("2.5",),
     claim="SGD driven by the hand-derived back-propagation equals autograd and learns; started "
           "from zero weights its hidden units never differ.",
-    config=Config,
     presets={"smoke": Config(steps=60, check_every=20),
              "quick": Config(),
              "full": Config(hidden=64, steps=20_000)},
     run=run,
+    quick_seconds=2.0,
     max_threads=1,
-    module=__name__,
-    test="tests/test_experiments_ch01_02.py",
 )

@@ -17,6 +17,9 @@ Claims (thresholds fixed here): the fitted slope of log variance against log bat
 within 0.1 of -1; for every batch size the distance between the mean of the ``K`` batch
 gradients and the full gradient is below 3 standard errors ``sqrt(E||g_B - grad L||^2 / K)``
 (an unbiased estimator gives about 1; a bias would grow with ``sqrt(K)``).
+
+Random streams: ``"init"`` (the weights), ``"draws"`` (index = batch-size number: the ``K``
+batches of that size).
 """
 
 from __future__ import annotations
@@ -25,8 +28,13 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
+from matplotlib.figure import Figure
+from torch.func import functional_call, grad, vmap
 
-from deepnotes.experiments.base import Claim, Experiment, Result
+from deepnotes.data import load_digits
+from deepnotes.experiments.base import Claim, Result, experiment
+from deepnotes.nn import MLP
 
 SLOPE_TOLERANCE = 0.1  # |fitted slope - (-1)|
 MAX_BIAS_IN_STD_ERRORS = 3.0  # ||mean_k g_B - grad L|| / sqrt(tr Cov(g_B) / K)
@@ -42,45 +50,38 @@ class Config:
 
 def _per_example_gradients(model, x, y):
     """``(N, P)`` matrix of per-example gradients of the cross-entropy, in parameter order."""
-    from torch.func import functional_call, grad, vmap
-
     params = {k: v.detach() for k, v in model.named_parameters()}
 
     def loss_one(p, xi, yi):
         logits = functional_call(model, p, (xi[None],))  # (1, C)
-        return torch.nn.functional.cross_entropy(logits, yi[None])
+        return F.cross_entropy(logits, yi[None])
 
     per = vmap(grad(loss_one), in_dims=(None, 0, 0))(params, x, y)
     return torch.cat([per[k].flatten(1) for k in params], dim=1)
 
 
 def run(cfg: Config, ctx) -> Result:
-    import matplotlib.pyplot as plt
-
-    from deepnotes.data import load_digits
-    from deepnotes.nn import MLP
-
     images, labels = load_digits()
     x = images.flatten(1).double()[: cfg.n_examples]
     y = labels[: cfg.n_examples]
     n = len(x)
     if max(cfg.batch_sizes) > n:
         raise ValueError(f"batch sizes up to {max(cfg.batch_sizes)} need >= that many examples")
-    torch.manual_seed(ctx.seed)
+    ctx.manual_seed("init")
     model = MLP([64, cfg.hidden, 10], activation="relu").double()
 
     G = _per_example_gradients(model, x, y)  # (N, P)
     full = G.mean(0)  # (P,): the notes' grad L
     autograd_full = torch.cat([g.flatten() for g in torch.autograd.grad(
-        torch.nn.functional.cross_entropy(model(x), y), list(model.parameters()))])
+        F.cross_entropy(model(x), y), list(model.parameters()))])
     check = ((full - autograd_full).abs().max() / autograd_full.abs().max()).item()
     trace_sigma = ((G - full) ** 2).sum(1).mean().item()  # tr Sigma (population)
 
-    gen = ctx.generator(1)
     rows = []
     for i, b in enumerate(cfg.batch_sizes):
         k = cfg.draws
-        idx = torch.multinomial(torch.ones(k, n, dtype=torch.float64), b, generator=gen)  # (K, b)
+        idx = torch.multinomial(torch.ones(k, n, dtype=torch.float64), b,
+                                generator=ctx.rng("draws", i))  # (K, b), without replacement
         # g_B = 1/b sum_{i in B} grad l_i for every draw at once: a sparse (K, N) average
         # matrix times the (N, P) per-example gradients.
         rows_idx = torch.arange(k).repeat_interleave(b)
@@ -106,7 +107,8 @@ def run(cfg: Config, ctx) -> Result:
     worst_z = max(r["z"] for r in rows)
     worst_theory = max(abs(r["variance"] / r["theory"] - 1) for r in rows)
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10.5, 4))
+    fig = Figure(figsize=(10.5, 4))
+    ax1, ax2 = fig.subplots(1, 2)
     bs = [r["b"] for r in rows]
     ax1.loglog(bs, [r["variance"] for r in rows], "o", label="measured")
     ax1.loglog(bs, [r["theory"] for r in rows], "k--", lw=0.8,
@@ -126,33 +128,31 @@ def run(cfg: Config, ctx) -> Result:
     metrics = {"variance_slope": slope, "worst_bias_in_std_errors": worst_z,
                "worst_relative_deviation_from_theory": worst_theory,
                "per_example_vs_autograd": check, "trace_sigma": trace_sigma,
-               "parameters": float(G.shape[1])}
+               "parameters": float(G.shape[1]), "examples": float(n)}
     for r in rows:
         metrics[f"variance_b{r['b']}"] = r["variance"]
     return Result(
         metrics=metrics,
         claims=[
             Claim("variance_slope_error", "The variance of the mini-batch gradient falls like "
-                  "1/B: |fitted log-log slope + 1|.", abs(slope + 1), "<=", SLOPE_TOLERANCE),
+                  "1/B: |fitted log-log slope + 1|.", abs(slope + 1), "<=", SLOPE_TOLERANCE,
+                  source="project"),
             Claim("bias_in_std_errors", "The mean of many mini-batch gradients equals the "
                   "full gradient within noise (worst distance over batch sizes, in standard "
                   "errors).", worst_z, "<", MAX_BIAS_IN_STD_ERRORS),
         ],
-        data={"name": "scikit-learn 8x8 digits", "examples": n},
     )
 
 
-EXPERIMENT = Experiment(
+EXPERIMENT = experiment(
     name="minibatch-gradient",
     sections=("2.5",),
     claim="The mini-batch gradient is an unbiased estimate of the full gradient, with "
           "variance falling like 1/batch size.",
-    config=Config,
     presets={"smoke": Config(batch_sizes=(1, 4, 16, 64), draws=100, n_examples=500),
              "quick": Config(),
              "full": Config(batch_sizes=(1, 2, 4, 8, 16, 32, 64, 128, 256), draws=10_000)},
     run=run,
+    quick_seconds=2.0,
     max_threads=1,
-    module=__name__,
-    test="tests/test_experiments_ch01_02.py",
 )

@@ -10,6 +10,9 @@ Notes sec. 2.1. Three checks:
    get), measured in the same augmented space ``x~ = (x, 1)`` the rule runs in;
 2. the four XOR points: no pass over the data is ever clean within a large epoch budget
    (no line separates them, so the rule cannot stop).
+
+Random streams: ``"data"`` (index = margin number) builds each synthetic set, ``"order"``
+(index = set number; XOR the last) shuffles the visiting order of each fit.
 """
 
 from __future__ import annotations
@@ -19,10 +22,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 
-from deepnotes.experiments.base import Claim, Experiment, Result
+from deepnotes.data import load_table
+from deepnotes.experiments.base import Claim, Result, experiment
+from deepnotes.nn import Perceptron, novikoff_bound
 
 NOVIKOFF_RATIO_MAX = 1.0  # updates / (R/gamma)^2: the theorem's bound itself
+XOR_CONVERGED_MAX = 0.5  # 1 = the XOR run converged, 0 = it did not
 
 
 @dataclass(frozen=True)
@@ -50,7 +57,7 @@ def _separable_points(n: int, margin: float, generator: torch.Generator):
 
 def _svm_separator(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Approximately maximum-margin (w, b): hard-margin linear SVM on x~ = (x, 1)."""
-    from sklearn.svm import LinearSVC
+    from sklearn.svm import LinearSVC  # heavy optional import (~1 s): only when this runs
 
     x_aug = np.hstack([x.numpy(), np.ones((len(x), 1))])
     svm = LinearSVC(C=1e5, loss="hinge", fit_intercept=False, max_iter=200_000, tol=1e-8)
@@ -58,43 +65,37 @@ def _svm_separator(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(svm.coef_[0].copy())
 
 
-def _check(name, x, y, design_sep, cfg, generator):
-    from deepnotes.nn import Perceptron, novikoff_bound
-
-    result = Perceptron(max_epochs=cfg.max_epochs).fit(
-        x, y, generator=generator if cfg.shuffle else None)
+def _check(name, x, y, design_sep, cfg, order):
+    perceptron = Perceptron(max_epochs=cfg.max_epochs)
+    result = perceptron.fit(x, y, generator=order)
     svm = novikoff_bound(x, y, _svm_separator(x, y))
     row = {"name": name, "n": len(x), "updates": result.updates, "epochs": result.epochs,
            "converged": result.converged, "radius": svm.radius, "gamma": svm.margin,
-           "bound": svm.bound}
+           "bound": svm.bound, "perceptron": perceptron}
     if design_sep is not None:
         row["bound_design"] = novikoff_bound(x, y, design_sep).bound
     return row
 
 
 def run(cfg: Config, ctx) -> Result:
-    import matplotlib.pyplot as plt
-    from sklearn.datasets import load_iris
+    def order(index: int) -> torch.Generator | None:
+        return ctx.rng("order", index) if cfg.shuffle else None
 
-    from deepnotes.nn import Perceptron
-
-    gen = ctx.generator(1)
     rows = []
-    for margin in cfg.margins:
-        x, y, sep = _separable_points(cfg.n_points, margin, gen)
-        rows.append(_check(f"synthetic margin {margin}", x, y, sep, cfg, gen))
-        if margin == cfg.margins[-1]:
-            example = (x, y)
-    iris = load_iris()
-    pair = iris.target < 2  # setosa (0) vs versicolor (1): linearly separable
-    x_iris = torch.from_numpy(iris.data[pair]).double()
-    y_iris = torch.from_numpy(2.0 * iris.target[pair] - 1)
-    rows.append(_check("iris setosa/versicolor", x_iris, y_iris, None, cfg, gen))
+    for i, margin in enumerate(cfg.margins):
+        x, y, sep = _separable_points(cfg.n_points, margin, ctx.rng("data", i))
+        rows.append(_check(f"synthetic margin {margin}", x, y, sep, cfg, order(i)))
+        rows[-1]["points"] = (x, y)
+    features, labels = load_table("iris")
+    pair = labels < 2  # setosa (0) vs versicolor (1): linearly separable
+    x_iris = torch.from_numpy(features[pair]).double()
+    y_iris = torch.from_numpy(2.0 * labels[pair] - 1)
+    rows.append(_check("iris setosa/versicolor", x_iris, y_iris, None, cfg,
+                       order(len(cfg.margins))))
 
     xor_x = torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]], dtype=torch.float64)
     xor_y = torch.tensor([-1.0, 1.0, 1.0, -1.0], dtype=torch.float64)
-    xor = Perceptron(max_epochs=cfg.xor_epochs).fit(
-        xor_x, xor_y, generator=gen if cfg.shuffle else None)
+    xor = Perceptron(max_epochs=cfg.xor_epochs).fit(xor_x, xor_y, generator=order(len(rows)))
 
     for i, row in enumerate(rows):
         ctx.log(i, phase="separable", updates=row["updates"], bound=row["bound"],
@@ -102,13 +103,13 @@ def run(cfg: Config, ctx) -> Result:
     worst_ratio = max(r["updates"] / r["bound"] for r in rows)
     all_converged = float(all(r["converged"] for r in rows))
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10.5, 4))
-    x, y = example
-    p = Perceptron(max_epochs=cfg.max_epochs)
-    p.fit(x, y, generator=gen if cfg.shuffle else None)
+    fig = Figure(figsize=(10.5, 4))
+    ax1, ax2 = fig.subplots(1, 2)
+    example = rows[len(cfg.margins) - 1]  # the smallest margin: the boundary its fit found
+    x, y = example["points"]
     ax1.scatter(x[:, 0].numpy(), x[:, 1].numpy(), c=y.numpy(), cmap="coolwarm", s=8)
     line = torch.linspace(-1, 1, 2, dtype=torch.float64)
-    w, b = p.weight, p.bias
+    w, b = example["perceptron"].weight, example["perceptron"].bias
     ax1.plot(line.numpy(), (-(w[0] * line + b) / w[1]).numpy(), "k-",
              label="perceptron boundary")
     ax1.set(xlim=(-1, 1), ylim=(-1, 1), aspect="equal",
@@ -129,7 +130,8 @@ def run(cfg: Config, ctx) -> Result:
 
     metrics = {"worst_updates_over_bound": worst_ratio, "separable_converged": all_converged,
                "xor_converged": float(xor.converged), "xor_updates": float(xor.updates),
-               "xor_epochs": float(xor.epochs)}
+               "xor_epochs": float(xor.epochs), "synthetic_points": float(cfg.n_points),
+               "iris_points": float(pair.sum())}
     for r in rows:
         key = r["name"].replace(" ", "_").replace("/", "_")
         metrics[f"{key}_updates"] = float(r["updates"])
@@ -143,28 +145,24 @@ def run(cfg: Config, ctx) -> Result:
                   "pass without mistakes (1 = all converged).", all_converged, ">=", 1.0),
             Claim("updates_over_novikoff_bound", "The number of updates never exceeds "
                   "(R/gamma)^2 (worst ratio over the separable sets).", worst_ratio, "<=",
-                  NOVIKOFF_RATIO_MAX),
+                  NOVIKOFF_RATIO_MAX, source="project"),
             Claim("xor_converged", f"On XOR the rule never makes a clean pass within "
-                  f"{cfg.xor_epochs} epochs (1 = converged).", float(xor.converged), "<", 0.5),
+                  f"{cfg.xor_epochs} epochs (1 = converged).", float(xor.converged), "<",
+                  XOR_CONVERGED_MAX, source="project"),
         ],
-        data={"name": "synthetic 2-D separable sets (margins by design), Iris setosa vs "
-                      "versicolor (100 flowers, 4 features), XOR (4 points)",
-              "synthetic_points": cfg.n_points, "iris": int(pair.sum())},
     )
 
 
-EXPERIMENT = Experiment(
+EXPERIMENT = experiment(
     name="perceptron",
     sections=("2.1",),
     claim="The perceptron rule converges on separable data within Novikoff's bound "
           "(R/gamma)^2 updates and never converges on XOR.",
-    config=Config,
     presets={"smoke": Config(n_points=100, margins=(0.2,), xor_epochs=500),
              "quick": Config(),
              "full": Config(n_points=2000, margins=(0.4, 0.2, 0.1, 0.05, 0.025, 0.0125),
                             max_epochs=200_000, xor_epochs=100_000)},
     run=run,
+    quick_seconds=1.0,
     max_threads=1,
-    module=__name__,
-    test="tests/test_experiments_ch01_02.py",
 )

@@ -27,8 +27,16 @@ import math
 from dataclasses import dataclass
 
 import torch
+from matplotlib.figure import Figure
 
-from deepnotes.experiments.base import Claim, Experiment, Result
+from deepnotes.experiments.base import Claim, Result, experiment
+from deepnotes.theory import (
+    ShallowReluBank,
+    deep_hat_net,
+    hat,
+    iterate,
+    sawtooth_lower_bound_width,
+)
 
 EPS = 0.25  # sup-error target; half the 1/2 barrier of the lower bound
 SLOPE_MIN = 0.8  # log2(width needed) per unit of T; theory: 1
@@ -61,16 +69,6 @@ def _slope(xs: list[float], ys: list[float]) -> float:
 
 
 def run(cfg: Config, ctx) -> Result:
-    import matplotlib.pyplot as plt
-
-    from deepnotes.theory import (
-        ShallowReluBank,
-        deep_hat_net,
-        hat,
-        iterate,
-        sawtooth_lower_bound_width,
-    )
-
     Ts = sorted(cfg.compositions)
     if len(Ts) < 2 or Ts[0] < 1:
         raise ValueError(f"need at least two compositions T >= 1, got {cfg.compositions}")
@@ -78,22 +76,21 @@ def run(cfg: Config, ctx) -> Result:
         raise ValueError(f"train_points - 1 must be a multiple of 2^{Ts[-1]} and eval_bits >= "
                          f"{Ts[-1]} so the peaks of hat^T lie on both grids")
     combos = [(T, w, r) for T in Ts for w in cfg.widths for r in range(cfg.restarts)]
-    bank = ShallowReluBank([w for _, w, _ in combos], ctx.generator(1))
+    bank = ShallowReluBank([w for _, w, _ in combos], ctx.rng("breakpoints"))
     x = torch.linspace(0, 1, cfg.train_points)  # (N,)
     targets = torch.stack([iterate(hat, x, T) for T, _, _ in combos])  # (M, N)
     bank.fit_readout(x, targets)
     opt = torch.optim.Adam(bank.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.steps)
     for step in ctx.steps(cfg.steps, track={"model": bank, "optimizer": opt,
-                                            "scheduler": sched}):
+                                            "scheduler": sched}, log_every=25):
         # Sum over models of each model's mean squared error: the models do not interact.
         loss = ((bank(x) - targets) ** 2).mean(dim=1).sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
-        if step % 25 == 0 or step == cfg.steps - 1:
-            ctx.log(step, loss=loss.item() / bank.models)
+        ctx.log(step, loss=loss.item() / bank.models)
 
     x_eval = torch.arange(2 ** cfg.eval_bits + 1, dtype=torch.float64) / 2 ** cfg.eval_bits
     bank64 = copy.deepcopy(bank).double()
@@ -118,7 +115,8 @@ def run(cfg: Config, ctx) -> Result:
     at_budget = [best[T_max, w] for w in cfg.widths if w <= budget]
     shallow_at_budget = min(at_budget) if at_budget else math.nan
 
-    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 4))
+    fig = Figure(figsize=(15, 4))
+    ax1, ax2, ax3 = fig.subplots(1, 3)
     ax1.plot(x_eval, truth[T_max], "k-", lw=2.5, alpha=0.35, label=f"$\\hat h^{T_max}$")
     with torch.no_grad():
         ax1.plot(x_eval, deep_hat_net(T_max)(x_eval), "k:", lw=1,
@@ -151,7 +149,8 @@ def run(cfg: Config, ctx) -> Result:
     ctx.figure(fig, "depth_separation")
 
     steps_logged, losses = ctx.series("loss")
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig = Figure(figsize=(5, 3.5))
+    ax = fig.subplots()
     ax.semilogy(steps_logged, losses)
     ax.set(title="mean training MSE over all shallow nets", xlabel="step", ylabel="MSE")
     ctx.figure(fig, "training_loss")
@@ -159,7 +158,8 @@ def run(cfg: Config, ctx) -> Result:
     metrics = {"width_growth_slope": slope, "min_sup_error_below_lower_bound": min_below,
                "shallow_sup_error_at_deep_budget": shallow_at_budget,
                "deep_sup_error_max": max(deep_err.values()),
-               "censored_compositions": float(sum(not ok for _, ok in needed.values()))}
+               "censored_compositions": float(sum(not ok for _, ok in needed.values())),
+               "models_trained": float(len(combos))}
     for T in Ts:
         metrics[f"width_needed_T{T}"] = float(needed[T][0])
         metrics[f"best_sup_error_T{T}_w{cfg.widths[-1]}"] = best[T, cfg.widths[-1]]
@@ -172,7 +172,7 @@ def run(cfg: Config, ctx) -> Result:
                   f"least {SLOPE_MIN} per unit of T.", slope, ">=", SLOPE_MIN),
             Claim("lower_bound_respected", "No shallow net with fewer than 2^(T-1) units gets "
                   "below sup error 1/2 (smallest such error; a counting theorem).",
-                  min_below, ">=", LOWER_BOUND_ERROR),
+                  min_below, ">=", LOWER_BOUND_ERROR, source="project"),
             Claim("shallow_error_at_deep_budget", f"With the deep net's budget of 3T = "
                   f"{budget} units, the best shallow net stays at sup error >= {EPS} on "
                   f"hat^{T_max}, while T layers of 3 units are exact.", shallow_at_budget, ">=",
@@ -180,20 +180,14 @@ def run(cfg: Config, ctx) -> Result:
             Claim("deep_net_exact", "The deep net with T layers of 3 relus equals hat^T on "
                   "the dyadic grid (max abs error over T).", max(deep_err.values()), "<=", 0.0),
         ],
-        data={"name": "hat^T on [0, 1] (the notes' hat composed T times; no dataset)",
-              "train_grid": cfg.train_points, "eval_grid": len(x_eval),
-              "models_trained": len(combos),
-              "method": "Adam on MSE from random breakpoints and a least-squares output layer; "
-                        "best of restarts; sup error in float64"},
     )
 
 
-EXPERIMENT = Experiment(
+EXPERIMENT = experiment(
     name="depth-separation",
     sections=("3.2",),
     claim="A one-hidden-layer relu net needs a number of units exponential in T to fit the "
           "T-fold composed hat, which T layers of 3 relus compute exactly.",
-    config=Config,
     presets={"smoke": Config(compositions=(1, 2, 3), widths=(1, 2, 4, 8, 16), restarts=1,
                              steps=100, train_points=65, eval_bits=9),
              "quick": Config(),
@@ -203,7 +197,6 @@ EXPERIMENT = Experiment(
                             restarts=4, steps=8000, lr=0.005, train_points=513,
                             eval_bits=14)},
     run=run,
+    quick_seconds=6.0,
     max_threads=1,
-    module=__name__,
-    test="tests/test_experiments_ch03.py",
 )

@@ -20,8 +20,24 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import torch
+from matplotlib.figure import Figure
 
-from deepnotes.experiments.base import Claim, Experiment, Result
+from deepnotes.experiments.base import Claim, Result, experiment
+from deepnotes.theory import (
+    ScalarReluNet,
+    count_pieces_on_grid,
+    deep_hat_net,
+    deep_sawtooth_net,
+    hat,
+    hat_piecewise,
+    iterate,
+    notes_piece_count,
+    power,
+    shallow_net_from_piecewise,
+    shallow_to_deep,
+    two_hats,
+    two_hats_piecewise,
+)
 
 
 @dataclass(frozen=True)
@@ -40,8 +56,6 @@ def _dyadic_grid(bits: int) -> torch.Tensor:
 
 def _random_shallow(width: int, shift: float, generator: torch.Generator):
     """A shallow net with dyadic weights (so float64 evaluation is exact) and mixed signs."""
-    from deepnotes.theory import ScalarReluNet
-
     def dyadic(lo: int, hi: int, scale: int) -> list[Fraction]:
         ints = torch.randint(lo, hi + 1, (width,), generator=generator).tolist()
         return [Fraction(i, scale) for i in ints]
@@ -53,23 +67,6 @@ def _random_shallow(width: int, shift: float, generator: torch.Generator):
 
 
 def run(cfg: Config, ctx) -> Result:
-    import matplotlib.pyplot as plt
-
-    from deepnotes.theory import (
-        count_pieces_on_grid,
-        deep_hat_net,
-        deep_sawtooth_net,
-        hat,
-        hat_piecewise,
-        iterate,
-        notes_piece_count,
-        power,
-        shallow_net_from_piecewise,
-        shallow_to_deep,
-        two_hats,
-        two_hats_piecewise,
-    )
-
     if cfg.grid_bits <= cfg.max_compositions:
         raise ValueError(f"grid_bits must exceed max_compositions so every breakpoint "
                          f"k/2^T lies on the grid, got {cfg.grid_bits} <= {cfg.max_compositions}")
@@ -107,7 +104,7 @@ def run(cfg: Config, ctx) -> Result:
         ctx.log(T, phase="pieces", pieces=row["pieces_R"], notes_formula=row["notes_formula"],
                 deep_units=row["deep_units"], shallow_units=row["shallow_units"])
 
-    gen = ctx.generator(3)
+    gen = ctx.rng("shallow-nets")
     conversion_failures, conversion_err, deep_widths = 0, 0.0, set()
     x_conv = torch.linspace(-cfg.shift, cfg.shift, 4097, dtype=torch.float64)
     for _ in range(cfg.conversions):
@@ -128,7 +125,8 @@ def run(cfg: Config, ctx) -> Result:
                               for r in rows)
     max_deep_err = max(r["deep_err"] for r in rows)
 
-    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(14, 3.8))
+    fig = Figure(figsize=(14, 3.8))
+    ax1, ax2, ax3 = fig.subplots(1, 3)
     x_plot = torch.linspace(-0.25, 2.25, 4001, dtype=torch.float64)
     for T in range(1, min(cfg.max_compositions, 4) + 1):
         ax1.plot(x_plot, iterate(two_hats, x_plot, T) + 1.2 * (T - 1), lw=1, label=f"T={T}")
@@ -154,6 +152,7 @@ def run(cfg: Config, ctx) -> Result:
     last = rows[-1]
     metrics = {
         "max_compositions": float(cfg.max_compositions),
+        "grid_points": float(len(grid)),
         "formula_mismatches": float(formula_mismatch),
         "grid_count_mismatches": float(grid_mismatch),
         "hat_count_mismatches": float(hat_mismatch),
@@ -179,10 +178,10 @@ def run(cfg: Config, ctx) -> Result:
                   formula_mismatch, "<=", 0),
             Claim("grid_count_mismatches", "An independent count (slope changes on a dyadic "
                   "grid) agrees with the breakpoint count (number of T that differ).",
-                  grid_mismatch, "<=", 0),
+                  grid_mismatch, "<=", 0, source="project"),
             Claim("deep_net_max_abs_error", f"A relu net with T hidden layers of 3 units "
                   f"({last['deep_units']} units at T={T}) equals t^T exactly in float64 on the "
-                  f"dyadic grid (max abs error).", max_deep_err, "<=", 0.0),
+                  f"dyadic grid (max abs error).", max_deep_err, "<=", 0.0, source="project"),
             Claim("deep_net_not_equal", "The deep net's exact piecewise-linear function equals "
                   "t^T and hat^T (number of T where it does not).", deep_not_equal, "<=", 0),
             Claim("shallow_not_minimal", f"The one-hidden-layer net with one unit per "
@@ -192,26 +191,20 @@ def run(cfg: Config, ctx) -> Result:
                   f"random shallow nets is exact on [-L, inf) (number that differ).",
                   conversion_failures, "<=", 0),
         ],
-        data={"name": "the notes' hat and two-hat saw-tooth functions (no dataset)",
-              "grid": f"k/2^{cfg.grid_bits} on [-1, 3] ({len(grid)} points)",
-              "arithmetic": "fractions.Fraction for breakpoints, float64 for networks",
-              "pieces_table": {str(r["T"]): r["pieces_R"] for r in rows}},
     )
 
 
-EXPERIMENT = Experiment(
+EXPERIMENT = experiment(
     name="sawtooth-pieces",
     sections=("3.2",),
     claim="The T-fold composition of the notes' two-hat saw-tooth has exactly 2 + 2^(T+1) "
           "linear pieces; a deep relu net with 3T + 2 units computes it exactly, a shallow one "
           "needs 2^(T+1) + 1 units; shallow nets convert exactly into deep narrow ones.",
-    config=Config,
     presets={"smoke": Config(max_compositions=3, grid_bits=6, conversions=3),
              "quick": Config(),
              "full": Config(max_compositions=12, grid_bits=15, conversions=200,
                             shallow_width=32)},
     run=run,
+    quick_seconds=2.0,
     max_threads=1,
-    module=__name__,
-    test="tests/test_experiments_ch03.py",
 )

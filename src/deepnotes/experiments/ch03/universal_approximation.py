@@ -26,10 +26,22 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
+from fractions import Fraction
 
 import torch
+from matplotlib.figure import Figure
+from scipy.stats import spearmanr
 
-from deepnotes.experiments.base import Claim, Experiment, Result
+from deepnotes.experiments.base import Claim, Result, experiment
+from deepnotes.theory import (
+    fit_sigmoid_readout,
+    random_sigmoid_layer,
+    relu_network_function,
+    relu_ramp,
+    sigmoid_net,
+    staircase_net,
+    sup_error,
+)
 
 RATIO_MAX = 0.1  # sup error(largest width) / sup error(smallest width)
 SPEARMAN_MAX = -0.8  # rank correlation of width and sup error
@@ -59,10 +71,6 @@ def _ramp_violations() -> int:
     ``b_1 - b_2 = 1`` is a bounded sigmoidal: flat tails at 0 (left) and 1 (right), never
     decreasing, values in [0, 1]. The function is built as a relu net and analysed in rational
     arithmetic, so float rounding cannot blur the answer. Returns the number of violations."""
-    from fractions import Fraction
-
-    from deepnotes.theory import relu_network_function
-
     W, b2 = Fraction(5), Fraction(-3, 2)  # centre 0.4, ramp width 1/5
     ramp = relu_network_function([[[W], [W]], [[1, -1]]], [[b2 + 1, b2], [0]])
     checks = [
@@ -75,18 +83,6 @@ def _ramp_violations() -> int:
 
 
 def run(cfg: Config, ctx) -> Result:
-    import matplotlib.pyplot as plt
-    from scipy.stats import spearmanr
-
-    from deepnotes.theory import (
-        fit_sigmoid_readout,
-        random_sigmoid_layer,
-        relu_ramp,
-        sigmoid_net,
-        staircase_net,
-        sup_error,
-    )
-
     unknown = [t for t in cfg.targets if t not in TARGETS]
     if unknown or not cfg.targets:
         raise ValueError(f"targets must be among {list(TARGETS)}, got {cfg.targets}")
@@ -103,7 +99,7 @@ def run(cfg: Config, ctx) -> Result:
         errors[name] = [[] for _ in widths]
         for draw in range(cfg.draws):
             # The same draws for every target; nested widths within a draw.
-            w_all, b_all = random_sigmoid_layer(widths[-1], ctx.generator(100 + draw),
+            w_all, b_all = random_sigmoid_layer(widths[-1], ctx.rng("hidden-layer", draw),
                                                 (cfg.slope_min, cfg.slope_max))
             for i, width in enumerate(widths):
                 w, b = w_all[:width], b_all[:width]
@@ -134,7 +130,8 @@ def run(cfg: Config, ctx) -> Result:
     worst_stair = max((r["ratio"] for r in stair_rows), default=0.0)
     ramp_bad = _ramp_violations()
 
-    fig, axes = plt.subplots(2, 2, figsize=(11, 8))
+    fig = Figure(figsize=(11, 8))
+    axes = fig.subplots(2, 2)
     ax = axes[0, 0]
     show = [w for w in (widths[0], 8, widths[-1]) if w in widths]
     for k, name in enumerate(cfg.targets):
@@ -196,24 +193,19 @@ def run(cfg: Config, ctx) -> Result:
                   "<=", SPEARMAN_MAX),
             Claim("staircase_within_L_over_N", "The relu-ramp staircase with N cells stays "
                   "within L/N of an L-Lipschitz target (worst sup error * N / L).",
-                  worst_stair, "<=", STAIRCASE_BOUND),
+                  worst_stair, "<=", STAIRCASE_BOUND, source="project"),
             Claim("relu_difference_sigmoidal", "relu(Wx + b1) - relu(Wx + b2) with W > 0, "
                   "b1 - b2 = 1 is monotone, bounded in [0, 1], 0 at -inf and 1 at +inf "
                   "(violations).", ramp_bad, "<=", 0),
         ],
-        data={"name": "continuous targets on [0, 1]: " + ", ".join(cfg.targets),
-              "train_grid": cfg.train_points, "eval_grid": cfg.eval_points,
-              "method": "random fixed sigmoid hidden layer, least-squares output layer "
-                        "(nested widths)"},
     )
 
 
-EXPERIMENT = Experiment(
+EXPERIMENT = experiment(
     name="universal-approximation",
     sections=("3.1",),
     claim="One hidden sigmoid layer approximates continuous functions on [0, 1] with sup "
           "error falling as the width grows; relu differences build a staircase within L/N.",
-    config=Config,
     presets={"smoke": Config(widths=(2, 8, 32), draws=1, train_points=256, eval_points=2001,
                              cells=(1, 4, 16)),
              "quick": Config(),
@@ -221,7 +213,6 @@ EXPERIMENT = Experiment(
                             train_points=4096, eval_points=100001,
                             cells=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512))},
     run=run,
+    quick_seconds=2.0,
     max_threads=1,
-    module=__name__,
-    test="tests/test_experiments_ch03.py",
 )

@@ -17,8 +17,12 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from matplotlib.figure import Figure
 
-from deepnotes.experiments.base import Claim, Experiment, Result
+from deepnotes.conv import functional as CF
+from deepnotes.conv import layers, output_size
+from deepnotes.data import FASHION_MEAN, FASHION_STD, load_fashion_mnist
+from deepnotes.experiments.base import Claim, Result, experiment
 
 PARITY_TOLERANCE = 1e-10  # float64 agreement of values and gradients
 NOTES_TRANSPOSED = [[0, 0, 0, 1], [0, 0, 2, 3], [0, 2, 0, 3], [4, 6, 6, 9]]
@@ -52,8 +56,6 @@ def _max_gap(ours, theirs, *inputs) -> float:
 
 
 def _parity(x: torch.Tensor, gen: torch.Generator) -> dict[str, float]:
-    from deepnotes.conv import functional as CF
-
     out = {}
     conv_gap, pool_gap = 0.0, 0.0
     for c_in, c_out, k, s, p, d, g in CONV_CASES:
@@ -81,8 +83,6 @@ def _parity(x: torch.Tensor, gen: torch.Generator) -> dict[str, float]:
 
 
 def _size_grid() -> tuple[int, int]:
-    from deepnotes.conv import output_size
-
     checked = mismatches = 0
     for size, k, s, p, d in itertools.product((5, 8, 13, 28), (1, 2, 3, 5), (1, 2, 3),
                                               (0, 1, 2), (1, 2)):
@@ -96,10 +96,6 @@ def _size_grid() -> tuple[int, int]:
 
 
 def _figure(ctx, x, painted, ours) -> None:
-    from matplotlib.figure import Figure
-
-    from deepnotes.conv import functional as CF
-
     fig = Figure(figsize=(13, 3.2))
     axes = fig.subplots(1, 6)
     for i, ax in enumerate(axes[:4]):
@@ -119,12 +115,10 @@ def _figure(ctx, x, painted, ours) -> None:
 
 
 def run(cfg: Config, ctx) -> Result:
-    from deepnotes.conv import functional as CF
-    from deepnotes.data import FASHION_MEAN, FASHION_STD, load_fashion_mnist
 
-    images, _ = load_fashion_mnist("test")
-    x = (images[:cfg.images].double().div(255) - FASHION_MEAN).div(FASHION_STD).unsqueeze(1)
-    gaps = _parity(x, ctx.generator(5))
+    images, _ = load_fashion_mnist("test", first=cfg.images)
+    x = (images.double().div(255) - FASHION_MEAN).div(FASHION_STD).unsqueeze(1)
+    gaps = _parity(x, ctx.rng("parity-probes"))
     checked, mismatches = _size_grid()
     fig_shapes = [tuple(t.shape[1:]) for t in _figure_4_1_shapes()]
     k = torch.tensor([[0.0, 1.0], [2.0, 3.0]])
@@ -152,30 +146,25 @@ def run(cfg: Config, ctx) -> Result:
                   "of the grid (mismatches).", mismatches, "<=", 0),
             Claim("transposed_example", "The notes' 2x2 transposed-convolution example is "
                   "reproduced exactly (max abs error).", transposed_error, "<=", 0.0),
-        ],
-        data={"name": "Fashion-MNIST test", "images": cfg.images, "size_cases": checked},
+        ]
     )
 
 
 @torch.no_grad()
 def _figure_4_1_shapes() -> list[torch.Tensor]:
     """Notes Figure 4.1: 32x32x3 -> (5x5x3x6) -> 28x28x6 -> (5x5x6x10) -> 24x24x10."""
-    from deepnotes.conv import layers
-
     h1 = layers.Conv2d(3, 6, 5)(torch.zeros(1, 3, 32, 32))
     h2 = layers.Conv2d(6, 10, 5)(torch.relu(h1))
     return [h1, h2]
 
 
-EXPERIMENT = Experiment(
+EXPERIMENT = experiment(
     name="conv-arithmetic",
     sections=("4.2", "8.6"),
     claim="Convolution, pooling and transposed convolution written out equal torch's, with "
           "output size floor((w + 2p - d(k-1) - 1)/s) + 1; the notes' transposed-convolution "
           "example is exact.",
-    config=Config,
     presets={"smoke": Config(images=4, threads=1), "quick": Config(), "full": Config(images=512)},
     run=run,
-    module=__name__,
-    test="tests/test_experiments_ch04.py",
+    quick_seconds=5.0,
 )

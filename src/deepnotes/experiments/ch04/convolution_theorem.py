@@ -22,10 +22,12 @@ import time
 from dataclasses import dataclass
 
 import torch
+from matplotlib.figure import Figure
 
 from deepnotes.conv import lti
-from deepnotes.experiments.base import Claim, Experiment, Result
-from deepnotes.experiments.threads import one_thread
+from deepnotes.data import load_fashion_mnist
+from deepnotes.engine.threads import one_thread
+from deepnotes.experiments.base import Claim, Result, experiment
 
 ROUNDOFF = 1e-9  # float64 agreement of the three routes (n <= 256: error ~ n * 1e-16)
 CIRCULANT_TOLERANCE = 0.05  # relative Frobenius deviation of the learned map
@@ -48,7 +50,7 @@ class Config:
 
 
 def _learn_lti_map(cfg: Config, ctx) -> dict[str, float | torch.Tensor]:
-    gen = ctx.generator(1)
+    gen = ctx.rng("lti-map")
     n = cfg.learn_n
     kernel = torch.zeros(n)
     kernel[:5] = torch.tensor([0.5, 1.0, -0.75, 0.25, -0.1])  # a hidden 5-tap filter
@@ -100,8 +102,6 @@ def _timing(n: int) -> tuple[float, float]:
 
 
 def _figures(ctx, learned, derivative, image, example):
-    from matplotlib.figure import Figure
-
     fig = Figure(figsize=(12, 3.4))
     axes = fig.subplots(1, 4)
     axes[0].imshow(example["notes"], cmap="coolwarm", vmin=-1, vmax=1)
@@ -136,7 +136,7 @@ def _figures(ctx, learned, derivative, image, example):
 
 
 def run(cfg: Config, ctx) -> Result:
-    gen = ctx.generator(0)
+    gen = ctx.rng("signals")
     f = torch.randn(cfg.trials, cfg.n, dtype=torch.float64, generator=gen)
     g = torch.randn(cfg.trials, cfg.n, dtype=torch.float64, generator=gen)
     direct = lti.cyclic_convolve(f, g)
@@ -158,9 +158,7 @@ def run(cfg: Config, ctx) -> Result:
     ratios = [a[1] / b[1] for a, b in zip(derivative[:-1], derivative[1:], strict=True)]
     t_matrix, t_fft = _timing(cfg.fft_n)
 
-    from deepnotes.data import load_fashion_mnist
-
-    images, _ = load_fashion_mnist("test")
+    images, _ = load_fashion_mnist("test", first=1)
     _figures(ctx, learned, derivative, images[0].double() / 255, example)
     return Result(
         metrics={
@@ -190,18 +188,15 @@ def run(cfg: Config, ctx) -> Result:
             Claim("difference_is_first_order", "The difference filter approximates the "
                   "derivative to first order: halving dx halves the error (min ratio).",
                   min(ratios), ">=", FIRST_ORDER_RATIO),
-        ],
-        data={"name": "random Gaussian signals; one Fashion-MNIST test image (figure)",
-              "signals": cfg.trials, "length": cfg.n, "learn_samples": cfg.learn_samples},
+        ]
     )
 
 
-EXPERIMENT = Experiment(
+EXPERIMENT = experiment(
     name="convolution-theorem",
     sections=("4.1",),
     claim="Linear shift-invariant maps are convolutions: circulant matrix = direct sum = FFT, "
           "and a learned shift-equivariant linear map is a circulant.",
-    config=Config,
     presets={
         "smoke": Config(n=32, trials=8, learn_n=16, learn_samples=512, learn_steps=40,
                         learn_batch=64, fft_n=512, threads=1),
@@ -209,6 +204,5 @@ EXPERIMENT = Experiment(
         "full": Config(n=256, trials=1000, learn_n=64, learn_samples=16384, learn_steps=3000),
     },
     run=run,
-    module=__name__,
-    test="tests/test_experiments_ch04.py",
+    quick_seconds=10.0,
 )

@@ -18,8 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
+from matplotlib.figure import Figure
 
-from deepnotes.experiments.base import Claim, Experiment, Result
+from deepnotes.conv import local_response_norm, normalize_to_circle, project_to_simplex
+from deepnotes.data import load_fashion_mnist
+from deepnotes.experiments.base import Claim, Result, experiment
 
 BRIGHTNESS = (0.25, 0.5, 2.0)
 INVARIANCE_TOLERANCE = 1e-3  # relative feature change allowed for "invariant"
@@ -40,14 +44,10 @@ class Config:
 
 
 def _lrn_study(cfg: Config, ctx) -> dict:
-    import torch.nn.functional as F
-
-    from deepnotes.conv import local_response_norm
-    from deepnotes.data import load_fashion_mnist
 
     images, _ = load_fashion_mnist("test")
     x = images[:cfg.images].double().div(255).unsqueeze(1)  # (N, 1, 28, 28) in [0, 1]
-    gen = ctx.generator(3)
+    gen = ctx.rng("lrn-filters")
     bank = torch.randn(cfg.filters, 1, cfg.kernel_size, cfg.kernel_size, generator=gen,
                        dtype=torch.float64)  # any bias-free linear filter bank
 
@@ -85,9 +85,7 @@ def _lrn_study(cfg: Config, ctx) -> dict:
 
 
 def _output_maps(cfg: Config, ctx) -> dict[str, float]:
-    from deepnotes.conv import normalize_to_circle, project_to_simplex
-
-    gen = ctx.generator(4)
+    gen = ctx.rng("vectors")
     v = 5 * torch.randn(cfg.vectors, 2, dtype=torch.float64, generator=gen)
     scale = torch.rand(cfg.vectors, 1, dtype=torch.float64, generator=gen) * 100 + 1e-3
     on_circle = normalize_to_circle(v)
@@ -108,8 +106,6 @@ def _output_maps(cfg: Config, ctx) -> dict[str, float]:
 
 
 def _figure(ctx, study) -> None:
-    from matplotlib.figure import Figure
-
     image, dark_response, lrn_bright, lrn_dark = (t.numpy() for t in study["example"])
     fig = Figure(figsize=(13, 3.2))
     axes = fig.subplots(1, 5)
@@ -166,24 +162,20 @@ def run(cfg: Config, ctx) -> Result:
                   "added constants (max error).", max(maps["softmax_sum_error"],
                                                       maps["softmax_shift_error"]), "<=",
                   ROUNDOFF),
-        ],
-        data={"name": "Fashion-MNIST test (LRN); random vectors (circle, simplex)",
-              "images": cfg.images, "vectors": cfg.vectors},
+        ]
     )
 
 
-EXPERIMENT = Experiment(
+EXPERIMENT = experiment(
     name="other-invariances",
     sections=("4.3",),
     claim="Normalization layers buy invariances: LRN cancels brightness, v/||v|| cancels scale, "
           "softmax cancels additive shifts.",
-    config=Config,
     presets={
         "smoke": Config(images=32, vectors=500, threads=1),
         "quick": Config(),
         "full": Config(images=10000, vectors=100000),
     },
     run=run,
-    module=__name__,
-    test="tests/test_experiments_ch04.py",
+    quick_seconds=5.0,
 )

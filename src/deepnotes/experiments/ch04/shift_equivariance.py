@@ -1,7 +1,7 @@
 """Convolution features shift with the image; pooled predictions barely move (notes 4.1-4.2).
 
-Uses the trained Fashion-MNIST CNN (artifact ``cnn-fashion``, else ``cnn-fashion-quick``;
-build it with ``deepnotes run cnn-fashion``). The smoke tier trains a tiny CNN in place.
+Uses the trained Fashion-MNIST CNN of the run's tier (artifact ``cnn-fashion``, built by
+``deepnotes run cnn-fashion --tier T``; ``deepnotes report`` builds it first).
 
 1. Equivariance, circular padding: with the conv layers switched to circular padding, the
    first conv block (conv-BN-ReLU) satisfies ``Phi(roll(x, t)) = roll(Phi(x), t)`` for every
@@ -23,43 +23,28 @@ import copy
 from dataclasses import dataclass
 
 import torch
+from matplotlib.figure import Figure
 
-from deepnotes.experiments.base import Claim, Experiment, Result
+from deepnotes.conv.invariance import (
+    border_mask,
+    relative_error,
+    roll_images,
+    shift_agreement,
+    shift_images,
+)
+from deepnotes.data import load_fashion_mnist
+from deepnotes.experiments.base import Claim, Result, experiment
+from deepnotes.zoo import fashion_cnn
 
 ROUNDOFF = 1e-5  # relative error of float32 features that are equal in exact arithmetic
 AGREEMENT = {1: 0.95, 2: 0.90}  # prediction agreement under 1 / 2 pixel shifts
-DIRECTIONS = ((1, 0), (-1, 0), (0, 1), (0, -1))
 
 
 @dataclass(frozen=True)
 class Config:
-    artifact: str = "cnn-fashion"  # "" = train a tiny CNN in place (smoke)
     test_size: int = 2000
     max_shift: int = 3
-    inline_steps: int = 30  # used only when artifact == ""
-    inline_train: int = 1024
     threads: int = 0  # intra-op threads; 0 = the runner's choice (smoke: 1, tiny tensors)
-
-
-def _model(cfg: Config, ctx):
-    """The CNN, its normalization, and a description of where it came from."""
-    from deepnotes.experiments.cnn_fashion import Config as CNNConfig
-    from deepnotes.experiments.cnn_fashion import load_fashion_cnn, train_cnn
-
-    if cfg.artifact:
-        model, artifact = load_fashion_cnn(cfg.artifact)
-        return model.float(), artifact.mean, artifact.std, {
-            "artifact": artifact.name, "fallback": artifact.is_fallback,
-            "artifact_accuracy": artifact.accuracy}
-    from deepnotes.data import FASHION_MEAN, FASHION_STD, load_fashion_mnist
-
-    x, y = load_fashion_mnist("train")
-    tiny = CNNConfig(channels=(8, 16), epochs=cfg.inline_steps * 64 / cfg.inline_train,
-                     batch_size=64, bf16=False, artifact="")
-    model, _ = train_cnn(tiny, ctx, x[:cfg.inline_train], y[:cfg.inline_train], FASHION_MEAN,
-                         FASHION_STD, phase="inline_cnn")
-    return model.eval(), FASHION_MEAN, FASHION_STD, {"artifact": None, "inline_steps":
-                                                     cfg.inline_steps}
 
 
 def _circular_copy(model: torch.nn.Module) -> torch.nn.Module:
@@ -86,8 +71,6 @@ def _pooled_prefix(model, size: int) -> tuple[torch.nn.Module, int]:
 
 @torch.no_grad()
 def _equivariance(model, x: torch.Tensor) -> dict[str, float]:
-    from deepnotes.conv.invariance import border_mask, relative_error, roll_images, shift_images
-
     circular = _circular_copy(model)
     first_c, first_z = circular.features[:3], model.features[:3]  # conv-BN-ReLU
     out = {}
@@ -112,50 +95,7 @@ def _equivariance(model, x: torch.Tensor) -> dict[str, float]:
     return out
 
 
-@torch.no_grad()
-def shift_agreement(model, images: torch.Tensor, labels: torch.Tensor, mean: float, std: float,
-                    max_shift: int, flatten: bool = False) -> dict[int, dict[str, float]]:
-    """Prediction agreement and accuracy on test images moved by ``s = 1..max_shift`` pixels.
-
-    Each image is moved with zero fill in the four axis directions; ``agreement`` is the
-    fraction of (image, direction) pairs whose predicted class equals the unshifted one.
-
-    Args:
-        model: classifier on normalized ``(N, 1, 28, 28)`` images (``flatten``: on ``(N, 784)``).
-        images, labels: uint8 ``(N, 28, 28)`` and ``(N,)``.
-    Returns:
-        ``{s: {"agreement": ..., "accuracy": ...}}`` with ``s = 0`` the unshifted images.
-    """
-    from deepnotes.conv.invariance import shift_images
-    from deepnotes.experiments.cnn_fashion import normalize
-
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-
-    def predict(x):
-        out = []
-        for i in range(0, len(x), 500):  # small batches: 2000 cost more in page faults
-            xb = normalize(x[i:i + 500], mean, std, channels_last=not flatten).to(device)
-            out.append(model(xb.flatten(1) if flatten else xb).argmax(1).cpu())
-        return torch.cat(out)
-
-    base = predict(images)
-    rows = {0: {"agreement": 1.0, "accuracy": (base == labels).float().mean().item()}}
-    for s in range(1, max_shift + 1):
-        agree, correct = [], []
-        for dy, dx in DIRECTIONS:
-            pred = predict(shift_images(images, s * dy, s * dx))
-            agree.append((pred == base).float().mean().item())
-            correct.append((pred == labels).float().mean().item())
-        rows[s] = {"agreement": sum(agree) / len(agree), "accuracy": sum(correct) / len(correct)}
-    model.train(was_training)
-    return rows
-
-
 def _figure(ctx, example, rows) -> None:
-    from matplotlib.figure import Figure
-
     image, moved, difference = (t.float().numpy() for t in example)
     fig = Figure(figsize=(12, 3.3))
     axes = fig.subplots(1, 4)
@@ -179,18 +119,15 @@ def _figure(ctx, example, rows) -> None:
 
 
 def run(cfg: Config, ctx) -> Result:
-    from deepnotes.data import load_fashion_mnist
-    from deepnotes.experiments.cnn_fashion import normalize
-
-    model, mean, std, source = _model(cfg, ctx)
-    model = model.to(memory_format=torch.channels_last)  # 2.4x faster inference on CPU
-    images, labels = load_fashion_mnist("test")
-    images, labels = images[:cfg.test_size], labels[:cfg.test_size]
-    equi = _equivariance(model, normalize(images[:64], mean, std))
+    model, artifact = fashion_cnn.load(ctx.tier)
+    model = model.float().to(memory_format=torch.channels_last)  # 2.4x faster on CPU
+    images, labels = load_fashion_mnist("test", first=cfg.test_size)
+    equi = _equivariance(model, fashion_cnn.prepare(images[:64], channels_last=False))
     # BatchNorm folded into the convolutions: same predictions, faster inference.
-    rows = shift_agreement(model.folded(), images, labels, mean, std, cfg.max_shift)
+    rows = shift_agreement(model.folded(), images, labels, fashion_cnn.prepare, cfg.max_shift)
     _figure(ctx, equi.pop("_example"), rows)
     metrics = {f"equivariance_{k}": v for k, v in equi.items()}
+    metrics["artifact_test_accuracy"] = artifact.metrics["test_accuracy"]
     for s, row in rows.items():
         metrics[f"agreement_shift{s}"] = row["agreement"]
         metrics[f"accuracy_shift{s}"] = row["accuracy"]
@@ -209,23 +146,21 @@ def run(cfg: Config, ctx) -> Result:
             claims.append(Claim(f"invariance_shift{s}", f"Predictions of the pooled CNN agree "
                                 f"for test images moved by {s} pixel(s).",
                                 rows[s]["agreement"], ">=", threshold))
-    return Result(metrics=metrics, claims=claims,
-                  data={"name": "Fashion-MNIST test", "test": len(images), **source})
+    return Result(metrics=metrics, claims=claims)
 
 
-EXPERIMENT = Experiment(
+EXPERIMENT = experiment(
     name="shift-equivariance",
     sections=("4.1", "4.2"),
     claim="Convolution features shift with the input (exactly with circular padding, away "
           "from the border with zero padding); after pooling, predictions barely change "
           "under 1-2 pixel shifts.",
-    config=Config,
     presets={
-        "smoke": Config(artifact="", test_size=300, max_shift=2, inline_steps=20, threads=1),
+        "smoke": Config(test_size=300, max_shift=2, threads=1),
         "quick": Config(),
         "full": Config(test_size=10000, max_shift=4),
     },
     run=run,
-    module=__name__,
-    test="tests/test_experiments_ch04.py",
+    requires=(fashion_cnn.NAME,),
+    quick_seconds=10.0,
 )

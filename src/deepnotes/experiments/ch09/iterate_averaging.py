@@ -21,8 +21,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
+from matplotlib.figure import Figure
 
-from deepnotes.experiments.base import Claim, Experiment, Result
+from deepnotes.data.matrices import fashion_matrices
+from deepnotes.engine import evaluate
+from deepnotes.experiments.base import Claim, Result, experiment
+from deepnotes.nn import MLP
+from deepnotes.optim import AveragedSGD
 
 VARIANCE_RATIO_MAX = 0.5
 MEAN_RATIO_MAX = 1.0
@@ -42,39 +48,32 @@ class Config:
 
 
 def run(cfg: Config, ctx) -> Result:
-    import matplotlib.pyplot as plt
-
-    from deepnotes.experiments.ch09_common import (
-        fabric_batches,
-        fashion_matrices,
-        mean_loss_and_accuracy,
-        mlp,
-    )
-    from deepnotes.optim import AveragedSGD
-
     if not 0 < cfg.window <= 1 - cfg.start_fraction:
         raise ValueError(f"window must be in (0, 1 - start_fraction], got {cfg.window}")
-    data = fashion_matrices(cfg.n_train, cfg.n_test, ctx.seed)
+    data = fashion_matrices(cfg.n_train, cfg.n_test, ctx.rng("subset"),
+                            drawn_by=f"random stream 'subset' of seed {ctx.seed}")
     x_eval, y_eval = data["x_train"][: cfg.n_eval], data["y_train"][: cfg.n_eval]
-    batches = fabric_batches(ctx, data["x_train"], data["y_train"], cfg.batch)
+    batches = ctx.batches(data["x_train"], data["y_train"], batch_size=cfg.batch)
     fabric = ctx.fabric
-    torch.manual_seed(ctx.seed)
-    model = mlp((784, 10))  # softmax regression
+    ctx.manual_seed("init")
+    model = MLP((784, 10))  # softmax regression
     start = int(cfg.start_fraction * cfg.steps)
     model, opt = fabric.setup(model, AveragedSGD(model.parameters(), lr=cfg.lr, start=start))
-    for step in ctx.steps(cfg.steps, track={"model": model, "optimizer": opt}):
+    for step in ctx.steps(cfg.steps, track={"model": model, "optimizer": opt},
+                          log_every=cfg.eval_every):
         xb, yb = fabric.to_device(batches.batch(step))
-        loss = torch.nn.functional.cross_entropy(model(xb), yb)
+        loss = F.cross_entropy(model(xb), yb)
         opt.zero_grad(set_to_none=True)
         fabric.backward(loss)
         opt.step()
-        if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
-            last, _ = mean_loss_and_accuracy(model, x_eval, y_eval)
-            values = {"loss": loss.item(), "last_loss": last}
-            if step + 1 > start:
-                with opt.averaged():
-                    values["average_loss"], _ = mean_loss_and_accuracy(model, x_eval, y_eval)
-            ctx.log(step, **values)
+        values = {"loss": loss.item()}
+        if ctx.due(step):
+            with ctx.untimed():
+                values["last_loss"] = evaluate(model, x_eval, y_eval)["loss"]
+                if step + 1 > start:
+                    with opt.averaged():
+                        values["average_loss"] = evaluate(model, x_eval, y_eval)["loss"]
+        ctx.log(step, **values)
 
     steps_last, last_losses = ctx.series("last_loss")
     steps_avg, avg_losses = ctx.series("average_loss")
@@ -85,11 +84,12 @@ def run(cfg: Config, ctx) -> Result:
                           if s + 1 > window_start], dtype=torch.float64)
     variance_ratio = (avg_w.var() / last_w.var()).item()
     mean_ratio = (avg_w.mean() / last_w.mean()).item()
-    _, last_test = mean_loss_and_accuracy(model, data["x_test"], data["y_test"])
+    last_test = evaluate(model, data["x_test"], data["y_test"])["accuracy"]
     with opt.averaged():
-        _, avg_test = mean_loss_and_accuracy(model, data["x_test"], data["y_test"])
+        avg_test = evaluate(model, data["x_test"], data["y_test"])["accuracy"]
 
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig = Figure(figsize=(8, 4))
+    ax = fig.subplots()
     ax.plot([s + 1 for s in steps_last], last_losses, label="last iterate", lw=1)
     ax.plot([s + 1 for s in steps_avg], avg_losses, label="average of iterates", lw=2)
     ax.axvspan(window_start, cfg.steps, color="0.9", label="measured window")
@@ -114,22 +114,19 @@ def run(cfg: Config, ctx) -> Result:
                   "than half as much as the last iterate's.",
                   variance_ratio, "<", VARIANCE_RATIO_MAX),
             Claim("mean_ratio", "... and is lower on average over the same window.",
-                  mean_ratio, "<", MEAN_RATIO_MAX),
+                  mean_ratio, "<", MEAN_RATIO_MAX, source="project"),
         ],
-        data=data["data"],
     )
 
 
-EXPERIMENT = Experiment(
+EXPERIMENT = experiment(
     name="iterate-averaging",
     sections=("9.3.2",),
     claim="Averaging the SGD iterates removes most of the late-training noise: the averaged "
           "iterate's loss has lower variance (and lower mean) than the last iterate's.",
-    config=Config,
     presets={"smoke": Config(n_train=1000, n_eval=500, n_test=500, steps=200, eval_every=10),
              "quick": Config(),
              "full": Config(n_train=60000, n_eval=10000, steps=30000, eval_every=100)},
     run=run,
-    module=__name__,
-    test="tests/test_experiments_ch09.py",
+    quick_seconds=2.0,
 )

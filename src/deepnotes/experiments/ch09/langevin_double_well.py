@@ -22,9 +22,18 @@ import math
 from dataclasses import dataclass
 
 import torch
+from matplotlib.figure import Figure
 from torch import nn
 
-from deepnotes.experiments.base import Claim, Experiment, Result
+from deepnotes.experiments.base import Claim, Result, experiment
+from deepnotes.optim import (
+    Langevin,
+    double_well,
+    double_well_grad,
+    fit_gibbs_temperature,
+    gibbs_density,
+    langevin_temperature,
+)
 
 TV_DERIVED_MAX = 0.05
 TV_LOOSE_MIN = 0.1
@@ -53,8 +62,6 @@ class Chains(nn.Module):
 def bin_probabilities(energy, temperature: float, edges: torch.Tensor,
                       low: float = -4.0, high: float = 4.0, points: int = 80001) -> torch.Tensor:
     """Mass of ``exp(-E/T)/Z`` in each bin ``[edges[i], edges[i+1])`` (fine-grid quadrature)."""
-    from deepnotes.optim import gibbs_density
-
     grid = torch.linspace(low, high, points, dtype=torch.float64)
     dx = (high - low) / (points - 1)
     mass = gibbs_density(energy(grid), temperature, dx) * dx  # (points,)
@@ -76,27 +83,20 @@ def total_variation(samples: torch.Tensor, energy, temperature: float, edges: to
 
 
 def run(cfg: Config, ctx) -> Result:
-    import matplotlib.pyplot as plt
-
-    from deepnotes.optim import (
-        Langevin,
-        double_well,
-        double_well_grad,
-        fit_gibbs_temperature,
-        gibbs_density,
-        langevin_temperature,
-    )
-
     derived_t = langevin_temperature(cfg.lr, cfg.noise_std)  # s^2 / (2 lr)
     loose_t = cfg.noise_std**2 / cfg.lr  # sigma^2 read as the noise variance per unit time
 
-    chains = Chains(cfg.chains, ctx.generator(1))
+    chains = Chains(cfg.chains, ctx.rng("start"))
+    # The noise comes from torch's global generator, seeded from its own stream here; run
+    # checkpoints save and restore that generator, so a resumed run draws the same noise.
+    ctx.manual_seed("noise")
     opt = Langevin(chains.parameters(), lr=cfg.lr, temperature=derived_t)
-    for step in ctx.steps(cfg.steps, track={"model": chains, "optimizer": opt}):
+    for step in ctx.steps(cfg.steps, track={"model": chains, "optimizer": opt},
+                          log_every=cfg.log_every):
         x = chains.x
         x.grad = double_well_grad(x.detach(), cfg.tilt)
         opt.step()
-        if step % cfg.log_every == 0 or step + 1 == cfg.steps:
+        if ctx.due(step):
             with torch.no_grad():
                 ctx.log(step, mean_energy=double_well(x, cfg.tilt).mean().item(),
                         left_well_fraction=(x < 0).float().mean().item())
@@ -112,7 +112,8 @@ def run(cfg: Config, ctx) -> Result:
     rel_error = abs(fitted_t / derived_t - 1.0)
     left_model = bin_probabilities(energy, derived_t, torch.tensor([-4.0, 0.0, 4.0]))[0].item()
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig = Figure(figsize=(11, 4))
+    axes = fig.subplots(1, 2)
     full = torch.linspace(-4.0, 4.0, 8001, dtype=torch.float64)
     shown = full.abs() <= 2.2
     axes[0].hist(samples.numpy(), bins=edges.numpy(), density=True, color="0.75",
@@ -143,27 +144,23 @@ def run(cfg: Config, ctx) -> Result:
                   "density total variation below 0.05.", tv_derived, "<", TV_DERIVED_MAX),
             Claim("tv_loose_temperature",
                   "The constant matters: against T = s^2/lr the total variation exceeds 0.1.",
-                  tv_loose, ">", TV_LOOSE_MIN),
+                  tv_loose, ">", TV_LOOSE_MIN, source="project"),
             Claim("fitted_relative_error",
                   "The maximum-likelihood temperature of the samples is within 10% of "
-                  "s^2/(2 lr).", rel_error, "<", T_FIT_REL_ERROR_MAX),
+                  "s^2/(2 lr).", rel_error, "<", T_FIT_REL_ERROR_MAX, source="project"),
         ],
-        data={"name": "synthetic: 1-D tilted double well", "chains": cfg.chains,
-              "energy": f"(x^2-1)^2 + {cfg.tilt} x"},
     )
 
 
-EXPERIMENT = Experiment(
+EXPERIMENT = experiment(
     name="langevin-double-well",
     sections=("9.1",),
     claim="Gradient descent with Gaussian noise samples exp(-E/T), with T = s^2/(2 lr) for "
           "noise of standard deviation s per step of size lr.",
-    config=Config,
     presets={"smoke": Config(chains=2000, steps=300, log_every=50),
              "quick": Config(),
              "full": Config(chains=200000, steps=20000, lr=0.0025,
                             noise_std=math.sqrt(2 * 0.0025 * 0.4), bins=100)},
     run=run,
-    module=__name__,
-    test="tests/test_experiments_ch09.py",
+    quick_seconds=1.0,
 )

@@ -9,7 +9,8 @@ same start on
 3. a Fashion-MNIST MLP (784-128-10, mini-batches of 128, cross-entropy).
 
 It records the loss against the step (for averaged SGD: the loss *of the average*) and the
-first step at which each reaches a fixed target. Learning rates are the textbook ones: ``1/L``
+first step at which each reaches a fixed target (module constants; the MLP's per tier).
+Learning rates are the textbook ones: ``1/L``
 for SGD on the quadratic and Polyak's heavy-ball tuning for momentum; the usual defaults
 elsewhere (config). Averaging covers the second half of each run.
 
@@ -25,26 +26,33 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
+from matplotlib.figure import Figure
 
-from deepnotes.experiments.base import Claim, Experiment, Result
+from deepnotes.data.matrices import fashion_matrices
+from deepnotes.engine import evaluate
+from deepnotes.experiments.base import Claim, Result, experiment
+from deepnotes.nn import MLP
+from deepnotes.optim import SGD, AdaGrad, Adam, AveragedSGD, Quadratic, rosenbrock, rosenbrock_grad
+from deepnotes.optim.targets import steps_to_target
 
 OPTIMIZERS = ("sgd", "momentum", "averaged", "adagrad", "adam")
 QUADRATIC_RATIO_MAX = 0.5  # heavy-ball / GD steps to target on kappa = 100
 MLP_RATIO_MAX = 0.5  # momentum 0.9 / SGD steps to target at equal lr
+QUADRATIC_TARGET = 1e-6  # f / f(x0)
+ROSENBROCK_TARGET = 1e-4  # f
+MLP_TARGET = {"smoke": 0.6, "quick": 0.6, "full": 0.4}  # training-set cross-entropy (nats)
 
 
 @dataclass(frozen=True)
 class Config:
     quadratic_steps: int = 400
-    quadratic_target: float = 1e-6  # f / f(x0)
     rosenbrock_steps: int = 2500
-    rosenbrock_target: float = 1e-4
     rosenbrock_lrs: tuple[float, ...] = (1e-3, 1e-3, 1e-3, 0.1, 0.02)  # in OPTIMIZERS order
     mlp_steps: int = 400
     mlp_batch: int = 128
     mlp_hidden: int = 128
     mlp_lrs: tuple[float, ...] = (0.02, 0.02, 0.02, 0.02, 1e-3)  # in OPTIMIZERS order
-    mlp_target: float = 0.6  # training-set cross-entropy (nats)
     mlp_eval_every: int = 20
     n_train: int = 10000
     n_eval: int = 5000  # training examples on which the mlp loss curve is measured
@@ -54,8 +62,6 @@ class Config:
 
 
 def _make(name: str, params, lr: float, momentum: float, steps: int):
-    from deepnotes.optim import SGD, AdaGrad, Adam, AveragedSGD
-
     if name == "sgd":
         return SGD(params, lr=lr)
     if name == "momentum":
@@ -74,10 +80,8 @@ def _current(opt, param: torch.Tensor) -> torch.Tensor:
 
 
 def _quadratic(cfg: Config, ctx) -> dict[str, list[float]]:
-    from deepnotes.optim import SGD, Quadratic
-
-    q = Quadratic(50, 100.0, generator=ctx.generator(11))
-    x0 = torch.randn(50, generator=ctx.generator(12), dtype=torch.float64)
+    q = Quadratic(50, 100.0, generator=ctx.rng("quadratic-basis"))
+    x0 = torch.randn(50, generator=ctx.rng("quadratic-start"), dtype=torch.float64)
     f0 = q(x0).item()
     hb_lr, hb_momentum = q.heavy_ball_parameters()
     lrs = {"sgd": 1 / q.L, "momentum": hb_lr, "averaged": 1 / q.L,
@@ -97,8 +101,6 @@ def _quadratic(cfg: Config, ctx) -> dict[str, list[float]]:
 
 
 def _rosenbrock(cfg: Config) -> tuple[dict[str, list[float]], dict[str, torch.Tensor]]:
-    from deepnotes.optim import rosenbrock, rosenbrock_grad
-
     curves, paths = {}, {}
     for name, lr in zip(OPTIMIZERS, cfg.rosenbrock_lrs, strict=True):
         x = torch.tensor([-1.2, 1.0], dtype=torch.float64, requires_grad=True)
@@ -114,45 +116,43 @@ def _rosenbrock(cfg: Config) -> tuple[dict[str, list[float]], dict[str, torch.Te
 
 
 def _mlp(cfg: Config, ctx, data) -> None:
-    from deepnotes.experiments.ch09_common import fabric_batches, mean_loss_and_accuracy, mlp
-
     fabric = ctx.fabric
     x_train, y_train = data["x_train"], data["y_train"]
     x_eval, y_eval = x_train[: cfg.n_eval], y_train[: cfg.n_eval]
-    batches = fabric_batches(ctx, x_train, y_train, cfg.mlp_batch)
-    torch.manual_seed(ctx.seed)
-    initial = mlp((784, cfg.mlp_hidden, 10)).state_dict()
+    batches = ctx.batches(x_train, y_train, batch_size=cfg.mlp_batch)  # the same for all
+    sizes = (784, cfg.mlp_hidden, 10)
+    ctx.manual_seed("init")
+    initial = MLP(sizes, fused=True).state_dict()
     for name, lr in zip(OPTIMIZERS, cfg.mlp_lrs, strict=True):
-        model = mlp((784, cfg.mlp_hidden, 10))
+        model = MLP(sizes, fused=True)
         model.load_state_dict(initial)  # every optimizer starts from the same weights
         opt = _make(name, model.parameters(), lr, cfg.momentum, cfg.mlp_steps)
         model, opt = fabric.setup(model, opt)
         phase = f"mlp-{name}"
         for step in ctx.steps(cfg.mlp_steps, track={"model": model, "optimizer": opt},
-                              phase=phase):
+                              phase=phase, log_every=cfg.mlp_eval_every):
             xb, yb = fabric.to_device(batches.batch(step))
-            loss = torch.nn.functional.cross_entropy(model(xb), yb)
+            loss = F.cross_entropy(model(xb), yb)
             opt.zero_grad(set_to_none=True)
             fabric.backward(loss)
             opt.step()
-            if (step + 1) % cfg.mlp_eval_every == 0 or step + 1 == cfg.mlp_steps:
-                if name == "averaged" and step + 1 > cfg.mlp_steps // 2:
-                    with opt.averaged():
-                        eval_loss, _ = mean_loss_and_accuracy(model, x_eval, y_eval)
-                else:
-                    eval_loss, _ = mean_loss_and_accuracy(model, x_eval, y_eval)
-                ctx.log(step, phase=phase, loss=loss.item(), train_loss=eval_loss)
+            values = {"loss": loss.item()}
+            if ctx.due(step, phase):
+                with ctx.untimed():
+                    if name == "averaged" and step + 1 > cfg.mlp_steps // 2:
+                        with opt.averaged():
+                            values["train_loss"] = evaluate(model, x_eval, y_eval)["loss"]
+                    else:
+                        values["train_loss"] = evaluate(model, x_eval, y_eval)["loss"]
+            ctx.log(step, phase=phase, **values)
 
 
 def run(cfg: Config, ctx) -> Result:
-    import matplotlib.pyplot as plt
-
-    from deepnotes.experiments.ch09_common import fashion_matrices, steps_to_target
-    from deepnotes.optim import rosenbrock
-
     if len(cfg.rosenbrock_lrs) != len(OPTIMIZERS) or len(cfg.mlp_lrs) != len(OPTIMIZERS):
         raise ValueError(f"rosenbrock_lrs and mlp_lrs need one value per optimizer {OPTIMIZERS}")
-    data = fashion_matrices(cfg.n_train, 1, ctx.seed)
+    mlp_target = MLP_TARGET[ctx.tier]
+    data = fashion_matrices(cfg.n_train, 0, ctx.rng("subset"),
+                            drawn_by=f"random stream 'subset' of seed {ctx.seed}")
     quad = _quadratic(cfg, ctx)
     rosen, paths = _rosenbrock(cfg)
     _mlp(cfg, ctx, data)
@@ -161,11 +161,11 @@ def run(cfg: Config, ctx) -> Result:
     table = {}
     for name in OPTIMIZERS:
         q_steps, q_hit = steps_to_target(list(range(cfg.quadratic_steps)), quad[name],
-                                         cfg.quadratic_target, cfg.quadratic_steps)
+                                         QUADRATIC_TARGET, cfg.quadratic_steps)
         r_steps, r_hit = steps_to_target(list(range(cfg.rosenbrock_steps)), rosen[name],
-                                         cfg.rosenbrock_target, cfg.rosenbrock_steps)
+                                         ROSENBROCK_TARGET, cfg.rosenbrock_steps)
         m_x, m_y = ctx.series("train_loss", phase=f"mlp-{name}")
-        m_steps, m_hit = steps_to_target(m_x, m_y, cfg.mlp_target, cfg.mlp_steps)
+        m_steps, m_hit = steps_to_target(m_x, m_y, mlp_target, cfg.mlp_steps)
         table[name] = (q_steps, q_hit, r_steps, r_hit, m_steps, m_hit)
         metrics.update({
             f"quadratic_steps_{name}": q_steps, f"quadratic_reached_{name}": float(q_hit),
@@ -177,17 +177,19 @@ def run(cfg: Config, ctx) -> Result:
     quad_ratio = metrics["quadratic_steps_momentum"] / metrics["quadratic_steps_sgd"]
     mlp_ratio = metrics["mlp_steps_momentum"] / metrics["mlp_steps_sgd"]
     metrics["quadratic_momentum_over_sgd"] = quad_ratio
+    metrics["mlp_target"] = mlp_target
     metrics["mlp_momentum_over_sgd"] = mlp_ratio
 
-    fig, axes = plt.subplots(1, 4, figsize=(20, 4.2))
+    fig = Figure(figsize=(20, 4.2))
+    axes = fig.subplots(1, 4)
     for name in OPTIMIZERS:
         axes[0].semilogy(range(1, cfg.quadratic_steps + 1), quad[name], label=name)
         axes[1].semilogy(range(1, cfg.rosenbrock_steps + 1), rosen[name], label=name)
         m_x, m_y = ctx.series("train_loss", phase=f"mlp-{name}")
         axes[2].plot([s + 1 for s in m_x], m_y, label=name)
-    axes[0].axhline(cfg.quadratic_target, color="k", lw=0.6, ls="--")
-    axes[1].axhline(cfg.rosenbrock_target, color="k", lw=0.6, ls="--")
-    axes[2].axhline(cfg.mlp_target, color="k", lw=0.6, ls="--")
+    axes[0].axhline(QUADRATIC_TARGET, color="k", lw=0.6, ls="--")
+    axes[1].axhline(ROSENBROCK_TARGET, color="k", lw=0.6, ls="--")
+    axes[2].axhline(mlp_target, color="k", lw=0.6, ls="--")
     axes[0].set(title="quadratic, kappa=100: f / f(x0)", xlabel="step", ylim=(1e-14, None))
     axes[1].set(title="Rosenbrock: f", xlabel="step")
     axes[2].set(title="Fashion-MNIST MLP: training loss", xlabel="step", ylabel="nats")
@@ -203,7 +205,8 @@ def run(cfg: Config, ctx) -> Result:
         ax.legend(fontsize=8)
     ctx.figure(fig, "optimizer_race")
 
-    fig, ax = plt.subplots(figsize=(7, 2.2))
+    fig = Figure(figsize=(7, 2.2))
+    ax = fig.subplots()
     ax.axis("off")
     rows = [[name] + [f"{s}{'' if hit else '+'}" for s, hit in
                       zip(table[name][::2], table[name][1::2], strict=True)]
@@ -225,24 +228,21 @@ def run(cfg: Config, ctx) -> Result:
                   "at most half the steps of SGD at the same learning rate.",
                   mlp_ratio, "<=", MLP_RATIO_MAX),
         ],
-        data=data["data"],
     )
 
 
-EXPERIMENT = Experiment(
+EXPERIMENT = experiment(
     name="optimizer-race",
     sections=("9.3", "9.3.1", "9.3.2", "9.3.3", "9.3.4"),
     claim="Momentum converges in far fewer steps than plain SGD on ill-conditioned problems; "
           "AdaGrad and Adam adapt per-coordinate step sizes.",
-    config=Config,
     presets={
         "smoke": Config(quadratic_steps=100, rosenbrock_steps=100, mlp_steps=30,
                         mlp_eval_every=10, n_train=1000, n_eval=500),
         "quick": Config(),
         "full": Config(quadratic_steps=1000, rosenbrock_steps=20000, mlp_steps=5000,
-                       mlp_eval_every=50, n_train=60000, n_eval=10000, mlp_target=0.4),
+                       mlp_eval_every=50, n_train=60000, n_eval=10000),
     },
     run=run,
-    module=__name__,
-    test="tests/test_experiments_ch09.py",
+    quick_seconds=4.0,
 )

@@ -23,12 +23,22 @@ import math
 from dataclasses import dataclass
 
 import torch
+from matplotlib.figure import Figure
 from torch import nn
 
-from deepnotes.experiments.base import Claim, Experiment, Result
+from deepnotes.experiments.base import Claim, Result, experiment
+from deepnotes.optim import (
+    SGD,
+    double_well,
+    double_well_grad,
+    fit_gibbs_temperature,
+    gibbs_density,
+    sgd_temperature,
+)
 
 SLOPE_ERROR_MAX = 0.1
 REL_ERROR_MAX = 0.15
+LOG_EVERY = 100
 
 
 @dataclass(frozen=True)
@@ -39,7 +49,6 @@ class Config:
     n_data: int = 1000
     chains: int = 4000
     steps: int = 2000
-    log_every: int = 100
 
 
 class ChainGroups(nn.Module):
@@ -53,17 +62,6 @@ class ChainGroups(nn.Module):
 
 
 def run(cfg: Config, ctx) -> Result:
-    import matplotlib.pyplot as plt
-
-    from deepnotes.optim import (
-        SGD,
-        double_well,
-        double_well_grad,
-        fit_gibbs_temperature,
-        gibbs_density,
-        sgd_temperature,
-    )
-
     if cfg.n_data % 2:
         raise ValueError(f"n_data must be even (half +sigma, half -sigma), got {cfg.n_data}")
     settings = list(itertools.product(cfg.lrs, cfg.batch_sizes))
@@ -71,19 +69,19 @@ def run(cfg: Config, ctx) -> Result:
     data[cfg.n_data // 2:] = -cfg.sigma  # mean 0, variance sigma^2 exactly
     variance = data.var(correction=0).item()
 
-    chains = ChainGroups(len(settings), cfg.chains, ctx.generator(1))
+    chains = ChainGroups(len(settings), cfg.chains, ctx.rng("start"))
     opt = SGD([{"params": [x], "lr": lr} for x, (lr, _) in zip(chains.x, settings, strict=True)],
               lr=cfg.lrs[0])
-    batch_gen = torch.Generator()
-    for step in ctx.steps(cfg.steps, track={"model": chains, "optimizer": opt}):
-        # The batch generator is re-seeded from the step so a resumed run draws the same batches.
-        batch_gen.manual_seed(ctx.seed * 7919 + 2 + 1_000_003 * step)
+    for step in ctx.steps(cfg.steps, track={"model": chains, "optimizer": opt},
+                          log_every=LOG_EVERY):
+        # One stream per step: a resumed run draws the same batches without saved state.
+        batch_gen = ctx.rng("batches", step)
         for x, (_, batch) in zip(chains.x, settings, strict=True):
             idx = torch.randint(0, cfg.n_data, (cfg.chains * batch,), generator=batch_gen)
             noise = data.index_select(0, idx).view(cfg.chains, batch).mean(1)  # (chains,)
             x.grad = double_well_grad(x.detach()) + noise  # mini-batch gradient
         opt.step()
-        if step % cfg.log_every == 0 or step + 1 == cfg.steps:
+        if ctx.due(step):
             with torch.no_grad():
                 ctx.log(step, **{f"mean_energy_lr{lr}_b{b}": double_well(x).mean().item()
                                  for x, (lr, b) in zip(chains.x, settings, strict=True)})
@@ -98,7 +96,8 @@ def run(cfg: Config, ctx) -> Result:
     slope = torch.linalg.lstsq(design, fit_t.log().unsqueeze(1)).solution[1, 0].item()
     rel_errors = [abs(f / p - 1.0) for f, p in zip(fitted, predicted, strict=True)]
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig = Figure(figsize=(11, 4))
+    axes = fig.subplots(1, 2)
     axes[0].loglog(ratio, fit_t, "o", label="fitted T of the SGD chains")
     line = torch.linspace(ratio.min().item() * 0.8, ratio.max().item() * 1.25, 50)
     axes[0].loglog(line, line * variance / 2, "k--", label="lr sigma^2 / (2B)")
@@ -127,28 +126,23 @@ def run(cfg: Config, ctx) -> Result:
         claims=[
             Claim("slope_error",
                   "The effective temperature of SGD is proportional to lr / B (log-log slope "
-                  "within 0.1 of 1).", abs(slope - 1.0), "<", SLOPE_ERROR_MAX),
+                  "within 0.1 of 1).", abs(slope - 1.0), "<", SLOPE_ERROR_MAX, source="project"),
             Claim("max_relative_error",
                   "It equals lr sigma^2 / (2B) within 15% at every (lr, B).",
-                  max(rel_errors), "<", REL_ERROR_MAX),
+                  max(rel_errors), "<", REL_ERROR_MAX, source="project"),
         ],
-        data={"name": "synthetic: 1-D double well plus linear per-example terms",
-              "examples": cfg.n_data, "chains_per_setting": cfg.chains,
-              "settings": [list(s) for s in settings]},
     )
 
 
-EXPERIMENT = Experiment(
+EXPERIMENT = experiment(
     name="sgd-noise-temperature",
     sections=("9.1",),
     claim="Mini-batch SGD behaves like Langevin dynamics with temperature lr sigma^2 / (2B): "
           "larger steps and smaller batches mean a hotter, noisier search.",
-    config=Config,
-    presets={"smoke": Config(lrs=(0.005, 0.01), chains=500, steps=400, log_every=100),
+    presets={"smoke": Config(lrs=(0.005, 0.01), chains=500, steps=400),
              "quick": Config(),
              "full": Config(lrs=(0.00125, 0.0025, 0.005, 0.01), batch_sizes=(4, 8, 16, 32, 64),
                             sigma=math.sqrt(1280.0), chains=20000, steps=8000)},
     run=run,
-    module=__name__,
-    test="tests/test_experiments_ch09.py",
+    quick_seconds=6.0,
 )
