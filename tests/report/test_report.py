@@ -113,3 +113,32 @@ def test_report_renders_in_headless_chromium(tmp_path):
     # the dark header band is drawn at the top: the page really rendered, not a blank sheet
     r, g, b = image.getpixel((20, 20))
     assert r < 60 and g < 60 and b < 80
+
+
+def test_report_builds_a_missing_prerequisite_first_and_reports_only_what_was_asked(
+        tmp_path, monkeypatch):
+    from deepnotes.report import build_report
+
+    monkeypatch.setenv("DEEPNOTES_HOME", str(tmp_path / "home"))  # no artifact built yet
+    said = []
+    result = build_report(tier="smoke", only=["shift-equivariance"], runs=tmp_path / "runs",
+                          reports=tmp_path / "rep", echo=said.append)
+    assert result.errors == {}
+    assert "artifact 'cnn-fashion' (smoke) is missing: running cnn-fashion first" in said
+    assert [m.split()[1] for m in said if m.startswith("[")] == ["cnn-fashion",
+                                                                 "shift-equivariance"]
+    md = result.markdown.read_text()
+    assert "| shift-equivariance |" in md and "| cnn-fashion |" not in md
+    said.clear()  # built now: a second report does not rebuild it
+    build_report(tier="smoke", only=["shift-equivariance"], runs=tmp_path / "runs",
+                 reports=tmp_path / "rep", echo=said.append)
+    assert [m.split()[1] for m in said if m.startswith("[")] == ["shift-equivariance"]
+
+
+def test_report_by_chapter_refuses_a_chapter_without_experiments(tmp_path):
+    import pytest
+
+    from deepnotes.report import build_report
+
+    with pytest.raises(ValueError, match=r"no experiments for chapter\(s\) \[7\]"):
+        build_report(tier="smoke", chapters=[7], runs=tmp_path, reports=tmp_path)

