@@ -230,7 +230,7 @@ def _plan(tier: str, only: list[str] | None, chapters: list[int] | None,
     """``(reported, prerequisites)``: the experiments to report, and the producers of the
     artifacts they need that are neither among them nor already built at ``tier``."""
     from deepnotes.experiments.registry import REGISTRY, chapter_of, get, prerequisites
-    from deepnotes.zoo.artifacts import artifact_dir
+    from deepnotes.zoo.artifacts import exists
 
     if only:
         names = [get(n).name for n in only]
@@ -244,7 +244,7 @@ def _plan(tier: str, only: list[str] | None, chapters: list[int] | None,
         names = list(REGISTRY)
     extra: list[str] = []
     for artifact, producer in prerequisites(names).items():
-        if (artifact_dir() / artifact / f"{tier}.json").is_file():
+        if exists(artifact, tier):
             continue
         echo(f"artifact {artifact!r} ({tier}) is missing: running {producer} first")
         extra.append(producer)

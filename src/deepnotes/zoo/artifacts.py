@@ -169,6 +169,12 @@ def _missing(name: str, tier: str, folder: Path) -> MissingArtifact:
         f"first).", name, tier)
 
 
+def exists(name: str, tier: str, root: Path | str | None = None) -> bool:
+    """Whether artifact ``(name, tier)`` has been saved (its metadata file is there)."""
+    _check(name, tier)
+    return ((Path(root) if root is not None else artifact_dir()) / name / f"{tier}.json").is_file()
+
+
 def load_artifact(name: str, tier: str, root: Path | str | None = None) -> Artifact:
     """Load artifact ``(name, tier)`` and record it in the running experiment's summary.
 
