@@ -99,3 +99,15 @@ def test_invalid_inputs_raise(tmp_path):
                                 metrics={}, root=tmp_path)
     with pytest.raises(ValueError, match="artifact tier"):
         artifacts.load_artifact("m", "huge", root=tmp_path)
+
+
+def test_a_model_trained_on_a_substitute_marks_its_consumers(tmp_path):
+    model = _tiny()
+    with provenance.collecting():
+        provenance.record_data("MNIST", "train", 4000, substitute="Fashion-MNIST")
+        artifacts.save_artifact(_ctx(), "m", model, architecture=model.architecture,
+                                metrics={}, root=tmp_path)
+    with provenance.collecting() as used:
+        artifacts.load_artifact("m", "smoke", root=tmp_path)
+    (record,) = used["data"]
+    assert record["substitute"] == "Fashion-MNIST" and record["split"] == "train (artifact m)"

@@ -13,7 +13,8 @@ An artifact ``(NAME, TIER)`` is two files in ``<artifact folder>/NAME/``:
 Artifacts are keyed by tier, so a quick run never overwrites a full-tier artifact. A consumer
 loads the tier it runs at (a quick run the quick model, a full run the full one): its numbers
 then depend on its own tier only. The loaded ``(name, tier, sha256)`` goes into the consumer's
-summary (``artifacts``) through :mod:`deepnotes.engine.provenance`.
+summary (``artifacts``) through :mod:`deepnotes.engine.provenance`; if the artifact was
+trained on a substitute dataset, its data records join the consumer's, so its card says so.
 
 The folder is ``$DEEPNOTES_HOME/artifacts`` when ``DEEPNOTES_HOME`` is set, else
 ``$XDG_CACHE_HOME/deepnotes/artifacts`` (default ``~/.cache/deepnotes/artifacts``). Files are
@@ -196,6 +197,9 @@ def load_artifact(name: str, tier: str, root: Path | str | None = None) -> Artif
     artifact = Artifact(name=name, tier=tier, path=weights, state_dict=load_file(str(weights)),
                         meta=meta)
     provenance.record_artifact(artifact.record())
+    for record in meta["data"]:
+        if record["substitute"]:  # the consumer's result rests on it too: say so there
+            provenance.record_data(**{**record, "split": f"{record['split']} (artifact {name})"})
     return artifact
 
 
