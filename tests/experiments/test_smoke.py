@@ -17,7 +17,7 @@ from deepnotes.experiments.registry import REGISTRY
 def check_summary_shape(summary: dict) -> None:
     """The exact shape later tooling reads."""
     assert set(summary) == {"experiment", "sections", "tier", "seed", "overrides", "data",
-                            "artifacts", "metrics", "claims", "wall_seconds"}
+                            "artifacts", "metrics", "claims", "samples", "wall_seconds"}
     assert isinstance(summary["experiment"], str) and summary["tier"] in TIERS
     assert all(isinstance(s, str) for s in summary["sections"]) and summary["sections"]
     assert isinstance(summary["seed"], int) and isinstance(summary["overrides"], list)
@@ -35,6 +35,7 @@ def check_summary_shape(summary: dict) -> None:
         assert c["op"] in ("<", "<=", ">", ">=") and isinstance(c["holds"], bool)
         assert c["source"] in SOURCES
         assert not math.isnan(c["value"]), c
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in summary["samples"].items())
     assert isinstance(summary["wall_seconds"], int | float)
 
 

@@ -20,7 +20,7 @@ import math
 import operator
 import typing
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 TIERS = ("smoke", "quick", "full")
@@ -86,11 +86,13 @@ class Claim:
 
 @dataclass
 class Result:
-    """What ``run`` returns: final metrics and claim checks. The data a run used is recorded
-    by the loaders themselves (:mod:`deepnotes.data.provenance`), not described here."""
+    """What ``run`` returns: final metrics, claim checks and, for generative models, text
+    samples a reader should see (``{"temperature 0.8": "..."}``). The data a run used is
+    recorded by the loaders themselves (:mod:`deepnotes.engine.provenance`), not here."""
 
     metrics: dict[str, float]
     claims: list[Claim]
+    samples: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -198,6 +198,7 @@ def make_summary(exp: Experiment, tier: str, seed: int, result: Result, wall: fl
         "artifacts": used["artifacts"],
         "metrics": {k: _finite_or_none(float(v)) for k, v in metrics.items()},
         "claims": [{**c.to_dict(), "value": _finite_or_none(c.value)} for c in result.claims],
+        "samples": {str(k): str(v) for k, v in result.samples.items()},
         "wall_seconds": round(wall, 3),
     }
 

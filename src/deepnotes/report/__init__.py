@@ -117,6 +117,10 @@ def _card(exp, run_dir: Path | None, error: str | None) -> str:
                     f'<code>{html.escape(" ".join(summary["overrides"]))}</code>: not the '
                     f'{html.escape(summary["tier"])} preset</p>')
     figures = "".join(_img(p) for p in sorted((run_dir / "figures").glob("*.png")))
+    samples = "".join(f"<p class=meta>{html.escape(k)}</p><pre class=sample>{html.escape(v)}</pre>"
+                      for k, v in summary.get("samples", {}).items())
+    if samples:
+        samples = f"<details><summary>samples</summary>{samples}</details>"
     status = "good" if all_hold else "bad"
     return (
         f'<article class="card {status}">{head}{banners}'
@@ -124,8 +128,8 @@ def _card(exp, run_dir: Path | None, error: str | None) -> str:
         f'<details><summary>metrics, data, run folder</summary><table class="metrics">{metrics}'
         f"</table><p class=meta>data: {html.escape(data)}</p><p class=meta>tier "
         f"{summary['tier']}, seed {summary['seed']}, {summary['wall_seconds']:.1f}s, "
-        f"<code>{html.escape(str(run_dir))}</code></p></details><div class=figs>{figures}"
-        f"</div></article>")
+        f"<code>{html.escape(str(run_dir))}</code></p></details>{samples}<div class=figs>"
+        f"{figures}</div></article>")
 
 
 _CSS = """
@@ -146,6 +150,7 @@ figure img{width:100%;height:auto;max-height:340px;object-fit:contain;border:1px
 details{margin-top:8px;font-size:13px}.meta{color:#666;margin:4px 0}pre{white-space:pre-wrap;font-size:12px;background:#fff4f4;padding:8px}
 .totals{display:flex;gap:18px;margin-top:10px}.totals b{font-size:20px}
 .tag{font-size:11px;background:#e7f0ff;color:#1c4f9c;border-radius:4px;padding:1px 5px;white-space:nowrap}
+pre.sample{background:#f6f7f9;white-space:pre-wrap;font-size:12px}
 .banner{background:#fff3bf;border-radius:4px;padding:4px 8px;margin:4px 0 8px;font-size:13px}
 """
 
