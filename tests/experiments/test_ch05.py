@@ -16,7 +16,7 @@ from deepnotes.zoo import char_lm
 def test_the_state_is_carried_between_chunks_and_reset_where_the_streams_start(
         monkeypatch, tmp_path):
     calls = []
-    forward = char_lm.CharLSTM.forward
+    forward = char_lm.CharRNN.forward
 
     def spy(self, x, state=None):
         logits, out = forward(self, x, state)
@@ -25,7 +25,7 @@ def test_the_state_is_carried_between_chunks_and_reset_where_the_streams_start(
                           [s.detach().float().clone() for s in out]))
         return logits, out
 
-    monkeypatch.setattr(char_lm.CharLSTM, "forward", spy)
+    monkeypatch.setattr(char_lm.CharRNN, "forward", spy)
     run_experiment("char-lm", tier="smoke", out=tmp_path, overrides=["steps=5"])
     assert len(calls) == 5
     assert all(torch.count_nonzero(s) == 0 for s in calls[0][0])  # a fresh start

@@ -1,7 +1,8 @@
 """The character language model of chapter 5: build, train, score, sample, save, load.
 
-An embedding, an LSTM (torch's fused ``nn.LSTM``; the written-out layers of
-:mod:`deepnotes.recurrent` are for teaching and parity) and a linear read-out:
+An embedding, a recurrent layer (an LSTM by default: torch's fused ``nn.LSTM``; ``nn.GRU`` and
+``nn.RNN`` for comparisons; the written-out layers of :mod:`deepnotes.recurrent` are for
+teaching and parity) and a linear read-out:
 
     e_t = E[x_t],   (h_t, c_t) = LSTM(e_t, (h_{t-1}, c_{t-1})),
     p(x_{t+1} | x_1 .. x_t) = softmax(W h_t + b)
@@ -48,48 +49,63 @@ class Recipe:
     weight_decay: float = 0.0
     clip: float = 1.0  # gradient-norm clipping
     forget_bias: float = 1.0
+    cell: str = "lstm"  # "lstm", "gru" or "rnn" (Elman, tanh)
     bf16: bool = True
     log_every: int = 25
 
 
-class CharLSTM(nn.Module):
-    """Embedding -> LSTM -> linear next-character logits.
+CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+
+
+class CharRNN(nn.Module):
+    """Embedding -> LSTM (or GRU, or Elman RNN) -> linear next-character logits.
 
     Args:
         vocab_size: number of characters.
-        embed, hidden, layers: embedding width, LSTM width and depth.
-        forget_bias: initial forget-gate bias (``b_ih + b_hh`` of the f gate): 1 keeps the
-            cell state, and with it the gradient, from decaying at the start.
+        embed, hidden, layers: embedding width, recurrent width and depth.
+        forget_bias: initial LSTM forget-gate bias (``b_ih + b_hh`` of the f gate): 1 keeps
+            the cell state, and with it the gradient, from decaying at the start.
+        cell: ``"lstm"``, ``"gru"`` or ``"rnn"``.
     Shapes:
-        ``x (B, T)`` int64, ``state`` ``(h, c)`` each ``(layers, B, hidden)`` or ``None``
-        -> ``(logits (B, T, vocab_size), state)``.
+        ``x (B, T)`` int64, ``state`` (LSTM: ``(h, c)``, else ``h``; each
+        ``(layers, B, hidden)``) or ``None`` -> ``(logits (B, T, vocab_size), state)``.
     """
 
     def __init__(self, vocab_size: int, embed: int = 64, hidden: int = 512, layers: int = 1,
-                 forget_bias: float = 1.0) -> None:
+                 forget_bias: float = 1.0, cell: str = "lstm") -> None:
         super().__init__()
+        if cell not in CELLS:
+            raise ValueError(f"cell must be one of {list(CELLS)}, got {cell!r}")
         self.architecture_kwargs = {"vocab_size": vocab_size, "embed": embed, "hidden": hidden,
-                                    "layers": layers, "forget_bias": forget_bias}
+                                    "layers": layers, "forget_bias": forget_bias, "cell": cell}
+        self.cell = cell
         self.embedding = nn.Embedding(vocab_size, embed)
-        self.lstm = nn.LSTM(embed, hidden, num_layers=layers, batch_first=True)
+        self.rnn = CELLS[cell](embed, hidden, num_layers=layers, batch_first=True)
         self.head = nn.Linear(hidden, vocab_size)
-        with torch.no_grad():
-            for name, p in self.lstm.named_parameters():
-                if name.startswith("bias"):  # gates stacked i, f, g, o; two biases add up
-                    p[hidden:2 * hidden] = forget_bias / 2
+        if cell == "lstm":
+            with torch.no_grad():
+                for name, p in self.rnn.named_parameters():
+                    if name.startswith("bias"):  # gates stacked i, f, g, o; two biases add up
+                        p[hidden:2 * hidden] = forget_bias / 2
 
     @property
     def architecture(self) -> dict:
         return {"class": f"{type(self).__module__}.{type(self).__name__}",
                 "kwargs": dict(self.architecture_kwargs)}
 
-    def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
-                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    def forward(self, x: torch.Tensor, state=None):
         if x.dim() != 2 or x.dtype != torch.long:
-            raise ValueError(f"CharLSTM expects int64 ids (B, T), got {x.dtype} "
+            raise ValueError(f"CharRNN expects int64 ids (B, T), got {x.dtype} "
                              f"{tuple(x.shape)}")
-        out, state = self.lstm(self.embedding(x), state)  # (B, T, hidden)
+        out, state = self.rnn(self.embedding(x), state)  # (B, T, hidden)
         return self.head(out), state
+
+    def pack(self, state) -> list[torch.Tensor]:
+        """The state as a list of tensors (LSTM: ``[h, c]``, else ``[h]``)."""
+        return list(state) if self.cell == "lstm" else [state]
+
+    def unpack(self, tensors: list[torch.Tensor]):
+        return tuple(tensors) if self.cell == "lstm" else tensors[0]
 
 
 def streams(ids: torch.Tensor, batch_size: int) -> torch.Tensor:
@@ -113,7 +129,7 @@ def chunk(data: torch.Tensor, step: int, seq_len: int) -> tuple[torch.Tensor, to
 
 
 def train(ctx: Any, recipe: Recipe, vocab_size: int, train_ids: torch.Tensor,
-          phase: str = "train") -> CharLSTM:
+          phase: str = "train") -> CharRNN:
     """Stateful truncated BPTT per ``recipe`` in a ``ctx.steps`` loop; the plain model.
 
     Under data parallelism each rank carries its own share of the streams."""
@@ -123,24 +139,24 @@ def train(ctx: Any, recipe: Recipe, vocab_size: int, train_ids: torch.Tensor,
                          f"{fabric.world_size} devices")
     data = streams(train_ids, recipe.batch_size).chunk(fabric.world_size)[fabric.global_rank]
     ctx.manual_seed(f"init-{phase}")
-    plain = CharLSTM(vocab_size, recipe.embed, recipe.hidden, recipe.layers,
-                     recipe.forget_bias)
+    plain = CharRNN(vocab_size, recipe.embed, recipe.hidden, recipe.layers,
+                    recipe.forget_bias, recipe.cell)
     optimizer = torch.optim.AdamW(plain.parameters(), lr=recipe.lr,
                                   weight_decay=recipe.weight_decay, betas=(0.9, 0.99))
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=recipe.steps)
     model, optimizer = fabric.setup(plain, optimizer)
     shape = (recipe.layers, len(data), recipe.hidden)
     # The carried state: checkpointed with the loop, so a resumed run continues it.
-    carried = {"h": torch.zeros(shape), "c": torch.zeros(shape)}
+    carried = {"state": [torch.zeros(shape) for _ in range(2 if recipe.cell == "lstm" else 1)]}
     track = {"model": model, "optimizer": optimizer, "scheduler": scheduler}
     for step in ctx.steps(recipe.steps, track=track, phase=phase, state=carried,
                           log_every=recipe.log_every):
         x, y, start = chunk(data, step, recipe.seq_len)
         if start:
-            carried["h"].zero_(), carried["c"].zero_()
-        x, y, h0, c0 = fabric.to_device((x, y, carried["h"], carried["c"]))
+            carried["state"] = [torch.zeros_like(s) for s in carried["state"]]
+        x, y, state = fabric.to_device((x, y, carried["state"]))
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=recipe.bf16):
-            logits, (h, c) = model(x, (h0, c0))
+            logits, state = model(x, plain.unpack(state))
         loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
         optimizer.zero_grad(set_to_none=True)
         fabric.backward(loss)
@@ -148,14 +164,12 @@ def train(ctx: Any, recipe: Recipe, vocab_size: int, train_ids: torch.Tensor,
         optimizer.step()
         scheduler.step()
         # Truncate here: the next chunk starts from this state, but no gradient flows back.
-        carried["h"], carried["c"] = h.detach().float().cpu(), c.detach().float().cpu()
+        carried["state"] = [s.detach().float().cpu() for s in plain.pack(state)]
         ctx.log(step, phase=phase, loss=loss.item(), grad_norm=norm.item())
     return plain
 
 
-def score(model: CharLSTM, val_ids: torch.Tensor, bf16: bool = True) -> dict[str, float]:
-    """``val_loss`` (fresh state per 64-character window) and ``val_loss_stateful``."""
-    model.eval()
+def _stepper(model: CharRNN, bf16: bool):
     device = next(model.parameters()).device
 
     def step(x, state):
@@ -163,12 +177,25 @@ def score(model: CharLSTM, val_ids: torch.Tensor, bf16: bool = True) -> dict[str
             logits, state = model(x.to(device), state)
         return logits.float().cpu(), state
 
-    return {"val_loss": windowed_val_loss(lambda x: step(x, None)[0], val_ids),
-            "val_loss_stateful": stateful_val_loss(step, val_ids)}
+    return step
+
+
+def val_loss(model: CharRNN, val_ids: torch.Tensor, bf16: bool = True) -> float:
+    """``val_loss``: nats per character, 64-character windows from a fresh state."""
+    model.eval()
+    step = _stepper(model, bf16)
+    return windowed_val_loss(lambda x: step(x, None)[0], val_ids)
+
+
+def score(model: CharRNN, val_ids: torch.Tensor, bf16: bool = True) -> dict[str, float]:
+    """``val_loss`` and ``val_loss_stateful`` (the state carried through the split)."""
+    model.eval()
+    return {"val_loss": val_loss(model, val_ids, bf16),
+            "val_loss_stateful": stateful_val_loss(_stepper(model, bf16), val_ids)}
 
 
 @torch.no_grad()
-def sample(model: CharLSTM, vocab: CharVocab, prompt: str, length: int,
+def sample(model: CharRNN, vocab: CharVocab, prompt: str, length: int,
            temperature: float = 1.0, top_k: int | None = None,
            generator: torch.Generator | None = None) -> str:
     """``prompt`` followed by ``length`` sampled characters.
@@ -206,14 +233,27 @@ def sample(model: CharLSTM, vocab: CharVocab, prompt: str, length: int,
     return prompt + vocab.decode(out)
 
 
-def save(ctx: Any, model: CharLSTM, vocab: CharVocab, metrics: dict[str, float],
+def parameter_count(cell: str, vocab_size: int, embed: int, hidden: int) -> int:
+    """Parameters of a one-layer :class:`CharRNN` (embedding, recurrence, read-out)."""
+    gates = {"lstm": 4, "gru": 3, "rnn": 1}[cell]
+    return (vocab_size * embed + gates * (hidden * (embed + hidden) + 2 * hidden)
+            + hidden * vocab_size + vocab_size)
+
+
+def hidden_for(cell: str, parameters: int, vocab_size: int, embed: int) -> int:
+    """The hidden width whose one-layer :class:`CharRNN` comes closest to ``parameters``."""
+    return min(range(1, 4096), key=lambda h: abs(parameter_count(cell, vocab_size, embed, h)
+                                                  - parameters))
+
+
+def save(ctx: Any, model: CharRNN, vocab: CharVocab, metrics: dict[str, float],
          corpus: str) -> None:
     """Publish ``model`` as artifact ``(NAME, ctx.tier)`` with its vocabulary."""
     save_artifact(ctx, NAME, model, architecture=model.architecture, metrics=metrics,
                   extra={"vocab": vocab.chars, "corpus": corpus})
 
 
-def load(tier: str) -> tuple[CharLSTM, CharVocab, Artifact]:
+def load(tier: str) -> tuple[CharRNN, CharVocab, Artifact]:
     """The trained char LM of ``tier`` (eval mode), its vocabulary and its artifact."""
     model, artifact = load_model(NAME, tier)
     return model, CharVocab(artifact.extra["vocab"]), artifact
