@@ -78,3 +78,50 @@ def test_sample_command_prints_text_and_names_missing_pieces(smoke_runs, tmp_pat
     monkeypatch.setenv("DEEPNOTES_HOME", str(tmp_path / "empty"))
     missing = CliRunner().invoke(app, ["sample", "char-lm", "--tier", "smoke"])
     assert missing.exit_code == 2 and "deepnotes run char-lm --tier smoke" in missing.output
+
+
+# --- vanishing-gradients (notes 5.4, 5.4.1) ---------------------------------------------------
+def test_vanishing_gradients_bounds_and_clipping_hold_exactly_at_smoke(smoke_runs):
+    """The bounds are inequalities of linear algebra and clipping is a construction: they
+    hold at every tier; the statistical claims are checked at quick."""
+    _, summary = smoke_runs("vanishing-gradients")
+    holds = {c["name"]: c["holds"] for c in summary["claims"]}
+    for name in ("slope_below_log_norm_w", "slope_below_mean_log_jacobian",
+                 "norm_of_product_at_most_product_of_norms", "clipped_update_bounded",
+                 "vanishing_below_one", "bound_attained_orthogonal_linear"):
+        assert holds[name], name
+    metrics = summary["metrics"]
+    assert metrics["lstm_cell_path_off_diagonal"] == 0.0  # dc_t/dc_{t-1}|_h = diag(f_t)
+    assert 0.6 < metrics["lstm_forget_mean"] < 0.85  # forget bias 1: f ~ sigmoid(1) = 0.73
+    assert metrics["clip_max_clipped_grad_norm"] <= 1.0 + 1e-6
+
+
+def test_vanishing_gradients_resumes_exactly(check_exact_resume):
+    check_exact_resume("vanishing-gradients", stop_at_step=7)
+
+
+def test_bptt_by_hand_is_exact_and_counts_costs_at_smoke(smoke_runs):
+    """The hand gradients equal autograd's and the cost counts are exact at any budget."""
+    _, summary = smoke_runs("bptt-by-hand")
+    claims = {c["name"]: c for c in summary["claims"]}
+    assert all(c["holds"] for c in claims.values()), claims
+    m = summary["metrics"]
+    assert m["bptt_memory_per_step"] == 4  # H of the smoke preset
+
+
+# --- one-to-many (notes 5.2.1) ----------------------------------------------------------------
+def test_one_to_many_input_is_given_once_and_targets_are_msb_first():
+    from deepnotes.experiments.ch05.one_to_many import binary_digits_task
+
+    x, y = binary_digits_task(bits=8)
+    assert x.shape == (256, 8, 256) and y.shape == (256, 8)
+    assert torch.equal(x[:, 0], torch.eye(256)) and torch.count_nonzero(x[:, 1:]) == 0
+    assert y[5].tolist() == [0, 0, 0, 0, 0, 1, 0, 1] and y[128].tolist() == [1] + [0] * 7
+    weights = 2 ** torch.arange(7, -1, -1).float()
+    assert torch.equal(y @ weights, torch.arange(256).float())  # every integer decodes back
+
+
+def test_one_to_many_smoke_beats_chance_and_resumes_exactly(smoke_runs, check_exact_resume):
+    _, summary = smoke_runs("one-to-many")
+    assert summary["metrics"]["sequence_accuracy"] > 1 / 256
+    check_exact_resume("one-to-many", stop_at_step=13)
