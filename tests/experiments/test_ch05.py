@@ -125,3 +125,34 @@ def test_one_to_many_smoke_beats_chance_and_resumes_exactly(smoke_runs, check_ex
     _, summary = smoke_runs("one-to-many")
     assert summary["metrics"]["sequence_accuracy"] > 1 / 256
     check_exact_resume("one-to-many", stop_at_step=13)
+
+
+# --- long-range-memory (notes 5.2, 5.4) -------------------------------------------------------
+def test_long_range_memory_models_have_near_equal_parameter_counts_and_read_h_T():
+    from deepnotes.experiments.ch05.long_range_memory import HIDDEN, KINDS, ManyToOne
+
+    counts = {k: sum(p.numel() for p in ManyToOne(k, HIDDEN[k]).parameters()) for k in KINDS}
+    assert counts == {"rnn": 4687, "lstm": 4641, "gru": 4589}
+    model = ManyToOne("lstm", 8)
+    x = torch.rand(3, 10, 2)
+    changed = x.clone()
+    changed[:, -1] += 1.0  # only the last step differs: the prediction must move
+    assert model(x).shape == (3, 1) and not torch.allclose(model(x), model(changed))
+
+
+def test_long_range_memory_smoke_baseline_is_one_sixth_and_claims_have_sources(smoke_runs):
+    from deepnotes.experiments.ch05.long_range_memory import BASELINE_SD
+
+    _, summary = smoke_runs("long-range-memory")
+    m = summary["metrics"]
+    assert abs(m["baseline_mse"] - 1 / 6) <= 4 * BASELINE_SD
+    assert all(0 < m[f"{k}_T{lag}_val_mse"] < 1 for k in ("rnn", "lstm", "gru") for lag in (4, 8))
+    sources = {c["name"]: c["source"] for c in summary["claims"]}
+    assert sources == {"baseline_mse_sampling_error": "project",
+                       "lstm_solves_T4": "notes", "lstm_solves_T8": "notes",
+                       "gru_solves_T4": "notes", "gru_solves_T8": "notes",
+                       "rnn_at_baseline_T8": "notes"}
+
+
+def test_long_range_memory_resumes_exactly_inside_the_second_phase(check_exact_resume):
+    check_exact_resume("long-range-memory", stop_at_step=45)  # smoke phases are 30 steps
