@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from deepnotes.data.text import CharVocab
+from deepnotes.data.text import CharVocab, load_corpus, split_text
 from deepnotes.metrics import stateful_val_loss, windowed_val_loss
 from deepnotes.zoo.artifacts import Artifact, load_model, save_artifact
 
@@ -106,6 +106,17 @@ class CharRNN(nn.Module):
 
     def unpack(self, tensors: list[torch.Tensor]):
         return tuple(tensors) if self.cell == "lstm" else tensors[0]
+
+
+def corpus_splits(corpus: str, val_chars: int = 0
+                  ) -> tuple[CharVocab, torch.Tensor, torch.Tensor]:
+    """The corpus (falling back to the standard library's docstrings where the plays are
+    missing, and saying so), its vocabulary, and the first 90% / last 10% as ids; ``val_chars``
+    > 0 keeps only that many validation characters."""
+    text = load_corpus(corpus, fallback=True)
+    vocab = CharVocab(text)
+    train_ids, val_ids = split_text(vocab.encode(text))
+    return vocab, train_ids, val_ids[:val_chars] if val_chars else val_ids
 
 
 def streams(ids: torch.Tensor, batch_size: int) -> torch.Tensor:

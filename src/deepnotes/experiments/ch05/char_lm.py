@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 from matplotlib.figure import Figure
 
-from deepnotes.data import CharVocab, load_corpus, split_text
 from deepnotes.experiments.base import Claim, Result, experiment
 from deepnotes.metrics import bits_per_char
 from deepnotes.zoo import char_lm
@@ -40,11 +39,7 @@ class Config(char_lm.Recipe):
 
 
 def run(cfg: Config, ctx) -> Result:
-    text = load_corpus(cfg.corpus, fallback=True)
-    vocab = CharVocab(text)
-    train_ids, val_ids = split_text(vocab.encode(text))
-    if cfg.val_chars:
-        val_ids = val_ids[:cfg.val_chars]
+    vocab, train_ids, val_ids = char_lm.corpus_splits(cfg.corpus, cfg.val_chars)
     model = char_lm.train(ctx, cfg, len(vocab), train_ids)
     scores = char_lm.score(model, val_ids, bf16=cfg.bf16)
     metrics = {**scores, "val_bits_per_char": bits_per_char(scores["val_loss"]),

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 from matplotlib.figure import Figure
 
-from deepnotes.data import CharVocab, load_corpus, split_text
 from deepnotes.experiments.base import Claim, Result, experiment
 from deepnotes.zoo import char_lm
 
@@ -35,11 +34,7 @@ class Config(char_lm.Recipe):
 
 
 def run(cfg: Config, ctx) -> Result:
-    text = load_corpus(cfg.corpus, fallback=True)
-    vocab = CharVocab(text)
-    train_ids, val_ids = split_text(vocab.encode(text))
-    if cfg.val_chars:
-        val_ids = val_ids[:cfg.val_chars]
+    vocab, train_ids, val_ids = char_lm.corpus_splits(cfg.corpus, cfg.val_chars)
     select, held_out = val_ids[:len(val_ids) // 2], val_ids[len(val_ids) // 2:]
     target = char_lm.parameter_count("lstm", len(vocab), cfg.embed, cfg.hidden)
     metrics: dict[str, float] = {"lstm_target_parameters": target}
