@@ -15,6 +15,20 @@ from deepnotes.data.images import (
     standardize_images,
 )
 from deepnotes.data.matrices import fashion_matrices
+from deepnotes.data.numbers import (
+    LANGUAGES,
+    EncodedPairs,
+    NumberPair,
+    TargetVocab,
+    TokenVocab,
+    encode_pairs,
+    english_tokens,
+    morphemes,
+    number_pair,
+    sequence_pair,
+    translation_split,
+    translation_splits,
+)
 from deepnotes.data.sequences import adding_problem, copy_task
 from deepnotes.data.text import (
     CORPORA,
@@ -37,5 +51,7 @@ __all__ = [
     "make_moons", "make_ring", "standardize_images", "load_table", "fashion_matrices",
     "adding_problem", "copy_task", "CORPORA", "SHAKESPEARE_SHA256", "CharVocab",
     "build_shakespeare", "download_shakespeare", "load_corpus", "load_shakespeare",
-    "shakespeare_source", "split_text", "stdlib_docstrings",
+    "shakespeare_source", "split_text", "stdlib_docstrings", "LANGUAGES", "EncodedPairs",
+    "NumberPair", "TargetVocab", "TokenVocab", "encode_pairs", "english_tokens", "morphemes",
+    "number_pair", "sequence_pair", "translation_split", "translation_splits",
 ]
