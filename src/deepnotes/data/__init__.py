@@ -29,6 +29,15 @@ from deepnotes.data.numbers import (
     translation_split,
     translation_splits,
 )
+from deepnotes.data.scenes import (
+    CLASS_WORDS,
+    Scenes,
+    caption,
+    captions,
+    decode_captions,
+    encode_captions,
+    make_scenes,
+)
 from deepnotes.data.sequences import adding_problem, copy_task
 from deepnotes.data.text import (
     CORPORA,
@@ -54,4 +63,6 @@ __all__ = [
     "shakespeare_source", "split_text", "stdlib_docstrings", "LANGUAGES", "EncodedPairs",
     "NumberPair", "TargetVocab", "TokenVocab", "encode_pairs", "english_tokens", "morphemes",
     "number_pair", "sequence_pair", "translation_split", "translation_splits",
+    "CLASS_WORDS", "Scenes", "caption", "captions", "decode_captions", "encode_captions",
+    "make_scenes",
 ]

@@ -21,6 +21,7 @@ held-out numbers, so a later experiment rebuilds the same splits.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -28,7 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from deepnotes.attention.seq2seq import Seq2Seq
+from deepnotes.attention.seq2seq import Decoded, Seq2Seq
+from deepnotes.attention.transformer import Transformer
 from deepnotes.data.numbers import (
     EncodedPairs,
     NumberPair,
@@ -37,6 +39,7 @@ from deepnotes.data.numbers import (
     encode_pairs,
     translation_splits,
 )
+from deepnotes.engine.streams import stream_generator
 from deepnotes.metrics.translation import by_bucket, corpus_bleu, corpus_chrf, exact_match
 from deepnotes.zoo.artifacts import Artifact, load_model, save_artifact
 
@@ -67,17 +70,57 @@ class Task(NamedTuple):
     encoded: dict[str, EncodedPairs]
 
 
-def build_task(ctx: Any, recipe: Recipe) -> Task:
-    """The splits of ``recipe`` from the run's ``"number-split"`` stream, and the vocabularies
-    (the source words of the training split; the characters of every split, since a
-    decoder must be able to emit every character of its language)."""
+def build_task(ctx: Any, recipe: Recipe, split_seed: int | None = None) -> Task:
+    """The splits of ``recipe`` from the ``"number-split"`` stream of the run (or of the run
+    seed ``split_seed``, to rebuild an artifact's task), and the vocabularies (the source
+    words of the training split; the characters of every split, since a decoder must be able
+    to emit every character of its language)."""
+    generator = (ctx.rng("number-split") if split_seed is None
+                 else stream_generator(split_seed, "number-split"))
     pairs = translation_splits(recipe.lang, max_numbers=recipe.max_numbers,
                                n_train=recipe.n_train, n_val=recipe.n_val, n_test=recipe.n_test,
-                               generator=ctx.rng("number-split"))
+                               generator=generator)
     source_vocab = TokenVocab.from_pairs(pairs["train"])
     target_vocab = TargetVocab.from_pairs(p for split in pairs.values() for p in split)
     encoded = {k: encode_pairs(v, source_vocab, target_vocab) for k, v in pairs.items()}
     return Task(source_vocab, target_vocab, pairs, encoded)
+
+
+class TransformerTranslator(nn.Module):
+    """The encoder-decoder transformer of 6.3.1 behind the task's interface: ``forward(source,
+    source_lengths, target_in)`` -> logits and ``greedy(...)`` -> :class:`Decoded`, as
+    :class:`~deepnotes.attention.seq2seq.Seq2Seq` (index 0 is padding on both sides)."""
+
+    def __init__(self, source_vocab: int, target_vocab: int, d_model: int = 64,
+                 num_heads: int = 4, num_layers: int = 2, dim_feedforward: int = 256,
+                 dropout: float = 0.0, norm_first: bool = True, max_len: int = 256) -> None:
+        super().__init__()
+        self.architecture_kwargs = {
+            "source_vocab": source_vocab, "target_vocab": target_vocab, "d_model": d_model,
+            "num_heads": num_heads, "num_layers": num_layers,
+            "dim_feedforward": dim_feedforward, "dropout": dropout, "norm_first": norm_first,
+            "max_len": max_len}
+        self.transformer = Transformer(source_vocab, target_vocab, d_model, num_heads,
+                                       num_layers, dim_feedforward, dropout, norm_first,
+                                       max_len=max_len)
+
+    @property
+    def architecture(self) -> dict:
+        return {"class": f"{type(self).__module__}.{type(self).__name__}",
+                "kwargs": dict(self.architecture_kwargs)}
+
+    def forward(self, source: torch.Tensor, source_lengths: torch.Tensor,
+                target_in: torch.Tensor) -> torch.Tensor:
+        # No target padding mask: targets are right-padded, so under the causal mask a real
+        # position never sees a padded one; padded positions' outputs are ignored by the loss.
+        # Without a mask tensor the decoder can take the fused causal kernel.
+        return self.transformer(source, target_in, source == 0, None)  # (B, T, V)
+
+    @torch.no_grad()
+    def greedy(self, source: torch.Tensor, lengths: torch.Tensor, *, bos: int, eos: int,
+               max_len: int) -> Decoded:
+        return Decoded(self.transformer.greedy(source, source == 0, bos=bos, eos=eos,
+                                               max_len=max_len), None)
 
 
 def make_model(task: Task, recipe: Recipe, attention: bool) -> Seq2Seq:
@@ -188,7 +231,8 @@ def save(ctx: Any, model: Seq2Seq, task: Task, recipe: Recipe, metrics: dict) ->
                   metrics=metrics,
                   extra={"source_tokens": task.source_vocab.tokens,
                          "target_chars": task.target_vocab.chars,
-                         "held_out_numbers": held, "recipe": recipe.__dict__})
+                         "held_out_numbers": held, "split_seed": ctx.seed,
+                         "recipe": dataclasses.asdict(recipe)})
 
 
 def load(lang: str, tier: str) -> tuple[Seq2Seq, Artifact]:

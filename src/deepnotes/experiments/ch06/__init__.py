@@ -3,11 +3,21 @@
 The registry reads ``TITLE`` and ``EXPERIMENTS`` (in notes order) from here.
 """
 
-from deepnotes.experiments.ch06 import nmt
+from deepnotes.experiments.ch06 import (
+    attention_complexity,
+    captioning,
+    nmt,
+    self_attention,
+    transformer_nmt,
+)
 
 TITLE = "Attention"
 
 EXPERIMENTS = [
     nmt.EXPERIMENT,
     nmt.EXPERIMENT_FR,
+    captioning.EXPERIMENT,
+    self_attention.EXPERIMENT,
+    transformer_nmt.EXPERIMENT,
+    attention_complexity.EXPERIMENT,
 ]
