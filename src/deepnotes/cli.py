@@ -234,12 +234,13 @@ def data(
         raise typer.Exit(2)
 
 
-SAMPLERS = ("char-lm",)
+SAMPLERS = ("char-lm", "gpt-shakespeare")  # zoo modules with the same load() and sample()
 
 
 @app.command()
 def sample(
-    model: Annotated[str, typer.Argument(help="Zoo model to sample from: char-lm.")],
+    model: Annotated[str, typer.Argument(
+        help="Zoo model to sample from: char-lm or gpt-shakespeare.")],
     prompt: Annotated[str, typer.Option(help="Text the sample starts with.")] = "ROMEO:",
     length: Annotated[int, typer.Option(help="Characters to generate.", min=0)] = 400,
     temperature: Annotated[float, typer.Option(
@@ -250,14 +251,15 @@ def sample(
 ) -> None:
     """Print text sampled from a trained zoo model."""
     from deepnotes.engine.streams import stream_generator
-    from deepnotes.zoo import MissingArtifact, char_lm
+    from deepnotes.zoo import MissingArtifact, char_lm, gpt_shakespeare
 
     if model not in SAMPLERS:
         _fail(f"unknown model {model!r}; sample from one of {', '.join(SAMPLERS)}")
+    zoo = {"char-lm": char_lm, "gpt-shakespeare": gpt_shakespeare}[model]
     try:
-        net, vocab, _ = char_lm.load(tier)
-        text = char_lm.sample(net, vocab, prompt, length, temperature=temperature,
-                              top_k=top_k, generator=stream_generator(seed, "sample"))
+        net, vocab, _ = zoo.load(tier)
+        text = zoo.sample(net, vocab, prompt, length, temperature=temperature,
+                          top_k=top_k, generator=stream_generator(seed, "sample"))
     except MissingArtifact as exc:
         _fail(f"{exc} Build it with `deepnotes run {model} --tier {tier}`.")
     except ValueError as exc:

@@ -75,6 +75,47 @@ def test_nmt_resumes_exactly(check_exact_resume):
 
 
 # --- gpt-shakespeare (notes 6.3, 6.3.2) -------------------------------------------------------
+def test_gpt_shakespeare_smoke_claim_metrics_and_artifact(smoke_runs):
+    from deepnotes.zoo import gpt_shakespeare
+
+    _, summary = smoke_runs("gpt-shakespeare")
+    assert [(c["name"], c["op"], c["threshold"], c["source"]) for c in summary["claims"]] == [
+        ("val_loss", "<=", 1.80, "project")]
+    m = summary["metrics"]
+    assert m["val_chars"] == 2000 and m["train_tokens"] == 30 * 8 * 64
+    assert 0 < m["val_loss"] < 5 and m["parameters"] > 0
+    model, vocab, artifact = gpt_shakespeare.load("smoke")
+    assert artifact.meta["experiment"] == "gpt-shakespeare" and len(vocab) == m["vocab_size"]
+    assert model.head_weight is model.token_embedding.weight  # tied after loading too
+    greedy = [gpt_shakespeare.sample(model, vocab, "ROMEO:", 80, temperature=0,
+                                     use_cache=c) for c in (True, False)]
+    assert greedy[0] == greedy[1] and len(greedy[0]) == len("ROMEO:") + 80
+
+
+def test_gpt_shakespeare_resumes_exactly(check_exact_resume):
+    check_exact_resume("gpt-shakespeare", stop_at_step=17)
+
+
+def test_sample_command_reads_the_gpt_artifact(smoke_runs, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from deepnotes.cli import app
+
+    smoke_runs("gpt-shakespeare")
+    args = ["sample", "gpt-shakespeare", "--tier", "smoke", "--length", "30", "--seed", "3"]
+    ok = CliRunner().invoke(app, args)
+    assert ok.exit_code == 0 and ok.output.startswith("ROMEO:")
+    assert len(ok.output) == len("ROMEO:") + 30 + 1  # and echo's newline
+    assert CliRunner().invoke(app, args).output == ok.output
+    bad = CliRunner().invoke(app, ["sample", "gpt-shakespeare", "--tier", "smoke",
+                                   "--prompt", "\x00"])
+    assert bad.exit_code == 2 and "position 0" in bad.output
+    monkeypatch.setenv("DEEPNOTES_HOME", str(tmp_path / "empty"))
+    missing = CliRunner().invoke(app, ["sample", "gpt-shakespeare", "--tier", "smoke"])
+    assert missing.exit_code == 2 and "deepnotes run gpt-shakespeare --tier smoke" in (
+        missing.output)
+
+
 def test_transformer_nmt_rebuilds_the_rnn_task_and_rescores_the_published_model(smoke_runs):
     from deepnotes.zoo import number_nmt
 
@@ -86,3 +127,29 @@ def test_transformer_nmt_rebuilds_the_rnn_task_and_rescores_the_published_model(
     assert m["rnn_bleu"] == nmt["metrics"]["attention_bleu"]
     assert m["steps_per_rate"] == 12 and m["rnn_lr"] == nmt["metrics"]["attention_lr"]
     assert summary["artifacts"] == [number_nmt.load("de", "smoke")[1].record()]
+
+
+# --- bert-qa (notes 6.3.2) --------------------------------------------------------------------
+def test_bert_qa_smoke_claim_baselines_and_equal_fine_tuning(smoke_runs):
+    import pytest
+
+    from deepnotes.experiments.ch06.bert_qa import LEARNING_RATES
+
+    run_dir, summary = smoke_runs("bert-qa")
+    assert [(c["name"], c["op"], c["threshold"], c["source"]) for c in summary["claims"]] == [
+        ("pretrained_beats_scratch", ">=", 0.10, "notes")]
+    m = summary["metrics"]
+    assert m["qa_train_size"] == 64 and m["qa_val_size"] > 0 and m["qa_test_size"] > 0
+    assert m["pretrain_tokens"] == m["pretrain_pairs"] * 96  # packed pairs: no padding
+    for name in ("pretrained", "scratch", "string_match", "first_speaker"):
+        assert 0 <= m[f"{name}_exact_match"] <= m[f"{name}_f1"] <= 1
+    for init in ("pretrained", "scratch"):
+        assert m[f"{init}_lr"] in LEARNING_RATES
+    assert m["pretrained_minus_scratch_exact_match"] == pytest.approx(
+        m["pretrained_exact_match"] - m["scratch_exact_match"])
+    assert 0 <= m["nsp_val_accuracy"] <= 1 and m["mlm_val_loss"] > 0
+    assert (run_dir / "figures" / "pretraining_and_qa.png").is_file()
+
+
+def test_bert_qa_resumes_exactly(check_exact_resume):
+    check_exact_resume("bert-qa", stop_at_step=31)  # inside the second fine-tuning

@@ -4,9 +4,17 @@
 ``seq2seq`` (6.1, Example 6.1: bi-GRU encoder, Bahdanau decoder or the fixed vector, greedy
 and beam decoding), ``captioning`` (6.2.1: Show, Attend and Tell), ``multihead`` (6.2.2-6.2.3:
 torch's ``MultiheadAttention`` interface), ``positional`` and ``transformer`` (6.3-6.3.1),
-``complexity`` (the table of 6.3, counted), ``gpt`` (6.3.2: a decoder-only character model).
+``complexity`` (the table of 6.3, counted), ``bert`` and ``gpt`` (6.3.2: masked-LM and
+next-sentence pretraining, span QA; a decoder-only character model).
 """
 
+from deepnotes.attention.bert import (
+    BertEncoder,
+    BertForPretraining,
+    BertForQA,
+    best_spans,
+    qa_loss,
+)
 from deepnotes.attention.captioning import (
     MODES,
     Captioner,
@@ -23,6 +31,14 @@ from deepnotes.attention.complexity import (
     loglog_slope,
     max_path_length,
     sequential_operations,
+)
+from deepnotes.attention.gpt import (
+    GPT,
+    Block,
+    CausalSelfAttention,
+    KVCache,
+    next_token,
+    parameter_groups,
 )
 from deepnotes.attention.multihead import MultiheadAttention, softmax_with_empty_rows
 from deepnotes.attention.positional import (
@@ -57,5 +73,7 @@ __all__ = [
     "layer_cost", "loglog_slope", "max_path_length", "sequential_operations",
     "MultiheadAttention", "softmax_with_empty_rows", "SinusoidalPositionalEncoding",
     "shift_matrix", "sinusoidal_encoding", "Transformer", "EncoderLayer", "DecoderLayer",
-    "PositionwiseFFN", "causal_mask",
+    "PositionwiseFFN", "causal_mask", "GPT", "Block", "CausalSelfAttention", "KVCache",
+    "next_token", "parameter_groups", "BertEncoder", "BertForPretraining", "BertForQA",
+    "best_spans", "qa_loss",
 ]

@@ -1,8 +1,10 @@
-"""Metrics shared across chapters: language-model loss, translation and captioning scores
-(FID and PSNR later)."""
+"""Metrics shared across chapters: language-model loss, translation and captioning scores,
+SQuAD exact match and F1 (FID and PSNR later)."""
 
 from deepnotes.metrics.language import bits_per_char, stateful_val_loss, windowed_val_loss
+from deepnotes.metrics.qa import exact_match_score, f1_score, normalize_answer, squad_scores
 from deepnotes.metrics.translation import by_bucket, corpus_bleu, corpus_chrf, exact_match
 
 __all__ = ["windowed_val_loss", "stateful_val_loss", "bits_per_char", "corpus_bleu",
-           "corpus_chrf", "exact_match", "by_bucket"]
+           "corpus_chrf", "exact_match", "by_bucket", "squad_scores", "normalize_answer",
+           "f1_score", "exact_match_score"]

@@ -5,7 +5,9 @@ The registry reads ``TITLE`` and ``EXPERIMENTS`` (in notes order) from here.
 
 from deepnotes.experiments.ch06 import (
     attention_complexity,
+    bert_qa,
     captioning,
+    gpt_shakespeare,
     nmt,
     self_attention,
     transformer_nmt,
@@ -20,4 +22,6 @@ EXPERIMENTS = [
     self_attention.EXPERIMENT,
     transformer_nmt.EXPERIMENT,
     attention_complexity.EXPERIMENT,
+    gpt_shakespeare.EXPERIMENT,
+    bert_qa.EXPERIMENT,
 ]

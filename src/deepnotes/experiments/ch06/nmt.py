@@ -52,7 +52,7 @@ LABELS = {"attention": "attention (Bahdanau)", "fixed": "fixed vector (6.1)"}
 
 @dataclass(frozen=True)
 class Config(Recipe):
-    beam_sentences: int = 150  # beam search is one sentence at a time: score the first N
+    beam_sentences: int = 100  # beam search is one sentence at a time: score the first N
     figure_examples: int = 2
 
 
