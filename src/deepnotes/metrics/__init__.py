@@ -1,10 +1,12 @@
 """Metrics shared across chapters: language-model loss, translation and captioning scores,
-SQuAD exact match and F1 (FID and PSNR later)."""
+SQuAD exact match and F1, the importance-weighted likelihood bound and active units
+(FID and PSNR later)."""
 
 from deepnotes.metrics.language import bits_per_char, stateful_val_loss, windowed_val_loss
+from deepnotes.metrics.likelihood import active_units, iwae_from_log_weights
 from deepnotes.metrics.qa import exact_match_score, f1_score, normalize_answer, squad_scores
 from deepnotes.metrics.translation import by_bucket, corpus_bleu, corpus_chrf, exact_match
 
 __all__ = ["windowed_val_loss", "stateful_val_loss", "bits_per_char", "corpus_bleu",
            "corpus_chrf", "exact_match", "by_bucket", "squad_scores", "normalize_answer",
-           "f1_score", "exact_match_score"]
+           "f1_score", "exact_match_score", "iwae_from_log_weights", "active_units"]

@@ -1,0 +1,51 @@
+"""Chapter-7 experiments: the VAE's smoke run holds its exact claims, resumes exactly and
+publishes a loadable artifact; the beta grid reports every cell."""
+
+from __future__ import annotations
+
+import torch
+
+from deepnotes.autoencoders import VAE, sample_images
+from deepnotes.experiments.ch07.vae_beta import BETAS, MODES, _tag
+from deepnotes.experiments.ch07.vae_fashion import k_grid
+from deepnotes.zoo import vae_fashion
+
+
+def test_k_grid_compares_powers_of_ten_up_to_k():
+    assert k_grid(100) == (1, 10, 100) and k_grid(5000) == (1, 10, 100, 1000, 5000)
+    assert k_grid(1) == (1,) and k_grid(10) == (1, 10)
+
+
+def test_vae_fashion_smoke_claims_sources_and_artifact(smoke_runs):
+    _, summary = smoke_runs("vae-fashion")
+    claims = {c["name"]: c for c in summary["claims"]}
+    assert {n: c["source"] for n, c in claims.items()} == {
+        "test_neg_elbo": "project", "elbo_below_iwae": "project",
+        "iwae_increases_with_k": "project", "reparameterization_variance": "notes",
+        "kl_nonnegative": "project", "active_units": "project"}
+    assert all(c["holds"] for c in claims.values()), claims
+    m = summary["metrics"]
+    assert m["iwae_k"] == 10 and m["iwae_images"] == 100
+    assert m["test_nll_iwae"] == m["test_nll_iwae_k10"] <= m["test_nll_iwae_k1"]
+    assert m["test_nll_iwae"] <= m["test_neg_elbo_binarized"]
+    model, artifact = vae_fashion.load("smoke")
+    assert isinstance(model, VAE) and artifact.meta["experiment"] == "vae-fashion"
+    assert artifact.metrics["test_neg_elbo"] == m["test_neg_elbo"]
+    images = sample_images(model, 4, torch.Generator().manual_seed(0))
+    assert images.shape == (4, 784) and 0 <= float(images.min()) <= float(images.max()) <= 1
+
+
+def test_vae_fashion_resumes_exactly(check_exact_resume):
+    check_exact_resume("vae-fashion", stop_at_step=7)  # smoke trains 15 steps
+
+
+def test_vae_beta_reports_every_cell_of_the_grid_and_resumes_exactly(smoke_runs,
+                                                                     check_exact_resume):
+    _, summary = smoke_runs("vae-beta")
+    m = summary["metrics"]
+    for mode in MODES:
+        for beta in BETAS:
+            tag = f"b{_tag(beta)}_{mode}"
+            assert 0 <= m[f"active_units_{tag}"] <= m["latent"] and m[f"kl_{tag}"] >= 0
+        assert m[f"collapse_onset_beta_{mode}"] in (0.0, *BETAS)
+    check_exact_resume("vae-beta", stop_at_step=45)  # inside the 7th of 10 models (7 steps each)
