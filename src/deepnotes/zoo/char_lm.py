@@ -206,6 +206,17 @@ def score(model: CharRNN, val_ids: torch.Tensor, bf16: bool = True) -> dict[str,
 
 
 @torch.no_grad()
+def check_sampling(prompt: str, length: int, temperature: float, top_k: int | None) -> None:
+    """Refuse what no sampler can do: an empty prompt, a negative length or temperature, a
+    ``top_k`` below 1 (every zoo language model's ``sample`` calls this first)."""
+    if not prompt:
+        raise ValueError("the prompt must hold at least one character")
+    if temperature < 0 or length < 0:
+        raise ValueError(f"temperature and length must be >= 0, got {temperature}, {length}")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k must be >= 1, got {top_k}")
+
+
 def sample(model: CharRNN, vocab: CharVocab, prompt: str, length: int,
            temperature: float = 1.0, top_k: int | None = None,
            generator: torch.Generator | None = None) -> str:
@@ -219,12 +230,7 @@ def sample(model: CharRNN, vocab: CharVocab, prompt: str, length: int,
         ValueError: an empty prompt, a prompt character outside the vocabulary (named),
             a negative temperature or length, a top_k < 1.
     """
-    if not prompt:
-        raise ValueError("the prompt must hold at least one character")
-    if temperature < 0 or length < 0:
-        raise ValueError(f"temperature and length must be >= 0, got {temperature}, {length}")
-    if top_k is not None and top_k < 1:
-        raise ValueError(f"top_k must be >= 1, got {top_k}")
+    check_sampling(prompt, length, temperature, top_k)
     model.eval()
     ids = vocab.encode(prompt)[None]  # (1, P); raises naming an unknown character
     logits, state = model(ids)

@@ -48,7 +48,7 @@ from deepnotes.attention.gpt import GPT, parameter_groups
 from deepnotes.data.text import CharVocab
 from deepnotes.metrics import windowed_val_loss
 from deepnotes.zoo.artifacts import Artifact, load_model, save_artifact
-from deepnotes.zoo.char_lm import corpus_splits
+from deepnotes.zoo.char_lm import check_sampling, corpus_splits
 
 NAME = "gpt-shakespeare"
 VAL_WINDOW = 64  # characters per val_loss window (chapter 5's measure)
@@ -174,12 +174,7 @@ def sample(model: GPT, vocab: CharVocab, prompt: str, length: int,
         ValueError: an empty prompt, a prompt character outside the vocabulary (named),
             a negative temperature or length, a top_k < 1.
     """
-    if not prompt:
-        raise ValueError("the prompt must hold at least one character")
-    if temperature < 0 or length < 0:
-        raise ValueError(f"temperature and length must be >= 0, got {temperature}, {length}")
-    if top_k is not None and top_k < 1:
-        raise ValueError(f"top_k must be >= 1, got {top_k}")
+    check_sampling(prompt, length, temperature, top_k)
     model.eval()
     ids = vocab.encode(prompt)[None]  # (1, P); raises naming an unknown character
     device = next(model.parameters()).device
