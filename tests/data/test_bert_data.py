@@ -206,3 +206,10 @@ def test_baselines_read_the_header_before_the_best_matching_line_or_the_first_on
     assert all(bd.nearest_header_baseline(ex) == " ".join(ex.answer) for ex in examples)
     first = [bd.first_header_baseline(ex) == " ".join(ex.answer) for ex in examples]
     assert 0 < sum(first) < len(first)
+
+
+def test_vocab_keeps_the_listed_words_whatever_their_rank():
+    tokens = ["c"] * 5 + ["b"] * 4 + ["a"] * 3 + ["NAME"]
+    vocab = bd.WordVocab.build(tokens, min_count=2, max_size=7, keep=["NAME", "absent"])
+    assert vocab.tokens[5:] == ["c", "NAME"]  # NAME (seen once) takes the place of "b"
+    assert len(vocab) == 7 and vocab.encode(["absent"]) == [vocab.unk]

@@ -86,12 +86,19 @@ class WordVocab:
         self.num_special = len(SPECIALS)
 
     @classmethod
-    def build(cls, tokens: Iterable[str], min_count: int = 2,
-              max_size: int = 8000) -> WordVocab:
+    def build(cls, tokens: Iterable[str], min_count: int = 2, max_size: int = 8000,
+              keep: Iterable[str] = ()) -> WordVocab:
+        """The ``max_size`` most frequent words seen ``min_count`` times or more, specials
+        included; the words of ``keep`` (seen at least once) are in it whatever their rank
+        (they take the places of the least frequent others), so a small vocabulary can
+        still spell every speaker's name."""
         counts = collections.Counter(tokens)
-        words = sorted((w for w, c in counts.items() if c >= min_count),
-                       key=lambda w: (-counts[w], w))
-        return cls(words[:max(0, max_size - len(SPECIALS))])
+        by_rank = lambda w: (-counts[w], w)  # noqa: E731
+        kept = sorted({w for w in keep if counts[w] > 0}, key=by_rank)
+        others = sorted((w for w, c in counts.items() if c >= min_count and w not in kept),
+                        key=by_rank)
+        room = max(0, max_size - len(SPECIALS) - len(kept))
+        return cls(sorted(kept + others[:room], key=by_rank))
 
     def __len__(self) -> int:
         return len(self.tokens)
