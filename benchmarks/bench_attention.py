@@ -21,20 +21,12 @@ one run, and write the CPU model next to every figure you record.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
+from timing import ms_per_call
 
 from deepnotes.attention.complexity import count_saved
 from deepnotes.attention.multihead import MultiheadAttention
-
-
-def _time(fn, steps: int) -> float:
-    fn()  # warm-up: oneDNN builds its kernels on first use
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        fn()
-    return (time.perf_counter() - t0) / steps * 1000
 
 
 def bench(n: int, batch: int, d: int, heads: int, mask: str, steps: int,
@@ -71,7 +63,7 @@ def bench(n: int, batch: int, d: int, heads: int, mask: str, steps: int,
     best = dict.fromkeys(fns, float("inf"))
     for _ in range(repeats):
         for name, fn in fns.items():
-            best[name] = min(best[name], _time(step(fn), steps))
+            best[name] = min(best[name], ms_per_call(step(fn), steps))
     saved = {name: count_saved(fn, exclude=tuple(modules[name].parameters())) * 4 / 2**20
              for name, fn in fns.items()}
     base = best["fused (SDPA)"]

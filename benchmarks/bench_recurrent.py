@@ -15,21 +15,13 @@ one run, and write the CPU model next to every figure you record.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 import torch.nn.functional as F
+from timing import ms_per_call
 
 from deepnotes.recurrent import LSTM
 from deepnotes.zoo.char_lm import CharRNN, Recipe
-
-
-def _time(fn, steps: int) -> float:
-    fn()  # warm-up: oneDNN builds its kernels on first use
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        fn()
-    return (time.perf_counter() - t0) / steps * 1000
 
 
 def layers(batch: int, seq: int, embed: int, hidden: int, steps: int, repeats: int) -> None:
@@ -48,7 +40,7 @@ def layers(batch: int, seq: int, embed: int, hidden: int, steps: int, repeats: i
     best = {"written-out deepnotes.recurrent.LSTM": float("inf"), "torch.nn.LSTM": float("inf")}
     for _ in range(repeats):
         for name, module in zip(best, (ours, fused), strict=True):
-            best[name] = min(best[name], _time(step(module), steps))
+            best[name] = min(best[name], ms_per_call(step(module), steps))
     print(f"LSTM layer, batch {batch} x {seq} steps, {embed} -> {hidden}, fp32, fwd+bwd:")
     base = best["torch.nn.LSTM"]
     for name, ms in best.items():
@@ -75,7 +67,7 @@ def char_lm(steps: int, repeats: int) -> None:
     best = {"fp32": float("inf"), "bf16 autocast": float("inf")}
     for _ in range(repeats):
         for name, bf16 in (("fp32", False), ("bf16 autocast", True)):
-            best[name] = min(best[name], _time(step(bf16), steps))
+            best[name] = min(best[name], ms_per_call(step(bf16), steps))
     print(f"char LM (LSTM {recipe.hidden}, batch {recipe.batch_size} x {recipe.seq_len}), "
           f"training step:")
     for name, ms in best.items():

@@ -263,14 +263,26 @@ def hidden_for(cell: str, parameters: int, vocab_size: int, embed: int) -> int:
                                                   - parameters))
 
 
+def save_character_model(ctx: Any, name: str, model: torch.nn.Module, vocab: CharVocab,
+                         metrics: dict[str, float], corpus: str) -> None:
+    """Publish a character model as artifact ``(name, ctx.tier)`` with its vocabulary and
+    corpus (the char LSTM here, the GPT of chapter 6)."""
+    save_artifact(ctx, name, model, architecture=model.architecture, metrics=metrics,
+                  extra={"vocab": vocab.chars, "corpus": corpus})
+
+
+def load_character_model(name: str, tier: str) -> tuple[torch.nn.Module, CharVocab, Artifact]:
+    """A published character model (eval mode), its vocabulary and its artifact."""
+    model, artifact = load_model(name, tier)
+    return model, CharVocab(artifact.extra["vocab"]), artifact
+
+
 def save(ctx: Any, model: CharRNN, vocab: CharVocab, metrics: dict[str, float],
          corpus: str) -> None:
     """Publish ``model`` as artifact ``(NAME, ctx.tier)`` with its vocabulary."""
-    save_artifact(ctx, NAME, model, architecture=model.architecture, metrics=metrics,
-                  extra={"vocab": vocab.chars, "corpus": corpus})
+    save_character_model(ctx, NAME, model, vocab, metrics, corpus)
 
 
 def load(tier: str) -> tuple[CharRNN, CharVocab, Artifact]:
     """The trained char LM of ``tier`` (eval mode), its vocabulary and its artifact."""
-    model, artifact = load_model(NAME, tier)
-    return model, CharVocab(artifact.extra["vocab"]), artifact
+    return load_character_model(NAME, tier)

@@ -47,8 +47,13 @@ import torch.nn.functional as F
 from deepnotes.attention.gpt import GPT, parameter_groups
 from deepnotes.data.text import CharVocab
 from deepnotes.metrics import windowed_val_loss
-from deepnotes.zoo.artifacts import Artifact, load_model, save_artifact
-from deepnotes.zoo.char_lm import check_sampling, corpus_splits
+from deepnotes.zoo.artifacts import Artifact
+from deepnotes.zoo.char_lm import (
+    check_sampling,
+    corpus_splits,
+    load_character_model,
+    save_character_model,
+)
 
 NAME = "gpt-shakespeare"
 VAL_WINDOW = 64  # characters per val_loss window (chapter 5's measure)
@@ -186,11 +191,9 @@ def sample(model: GPT, vocab: CharVocab, prompt: str, length: int,
 def save(ctx: Any, model: GPT, vocab: CharVocab, metrics: dict[str, float],
          corpus: str) -> None:
     """Publish ``model`` as artifact ``(NAME, ctx.tier)`` with its vocabulary."""
-    save_artifact(ctx, NAME, model, architecture=model.architecture, metrics=metrics,
-                  extra={"vocab": vocab.chars, "corpus": corpus})
+    save_character_model(ctx, NAME, model, vocab, metrics, corpus)
 
 
 def load(tier: str) -> tuple[GPT, CharVocab, Artifact]:
     """The trained character GPT of ``tier`` (eval mode), its vocabulary and its artifact."""
-    model, artifact = load_model(NAME, tier)
-    return model, CharVocab(artifact.extra["vocab"]), artifact
+    return load_character_model(NAME, tier)

@@ -22,6 +22,7 @@ held-out numbers, so a later experiment rebuilds the same splits.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -167,6 +168,22 @@ def train(ctx: Any, model: nn.Module, task: Task, recipe: Recipe, lr: float,
         ctx.log(step, phase=phase, loss=loss.item(), grad_norm=norm.item())
     model.eval()
     return model
+
+
+def fit_on_grid(ctx: Any, task: Task, recipe: Recipe, build: Callable[[], nn.Module],
+                name: str) -> tuple[nn.Module, float, dict[float, float]]:
+    """Train ``build()`` at every rate of :data:`LEARNING_RATES` (the same initial weights,
+    stream ``init-<name>``, at each) and keep the model with the best validation exact match,
+    ties broken by the lower validation loss. Returns the model, its rate, and the validation
+    exact match at every rate."""
+    results = {}
+    for lr in LEARNING_RATES:
+        ctx.manual_seed(f"init-{name}")
+        model = train(ctx, build(), task, recipe, lr, phase=f"{name}-lr{lr:.0e}")
+        val = scores(translate(model, task, "val"), task.pairs["val"])
+        results[lr] = (val["exact_match"], -evaluation_loss(model, task.encoded["val"]), model)
+    best = max(LEARNING_RATES, key=lambda lr: results[lr][:2])
+    return results[best][2], best, {lr: r[0] for lr, r in results.items()}
 
 
 @torch.no_grad()

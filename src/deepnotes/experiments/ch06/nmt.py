@@ -60,20 +60,13 @@ class Config(Recipe):
 # ----------------------------------------------------------------------------- measure
 def fit(ctx, cfg: Config, task, kind: str):
     """Train ``kind`` at every rate of the grid; keep the best by validation exact match."""
-    results = {}
-    for lr in LEARNING_RATES:
-        ctx.manual_seed(f"init-{kind}")  # the same initial weights at every rate
-        model = number_nmt.make_model(task, cfg, attention=MODELS[kind])
-        number_nmt.train(ctx, model, task, cfg, lr, phase=f"{kind}-lr{lr:.0e}")
-        val = number_nmt.scores(number_nmt.translate(model, task, "val"), task.pairs["val"])
-        results[lr] = (val["exact_match"], -number_nmt.evaluation_loss(
-            model, task.encoded["val"]), model)
-    best = max(LEARNING_RATES, key=lambda lr: results[lr][:2])
+    model, best, val = number_nmt.fit_on_grid(
+        ctx, task, cfg, lambda: number_nmt.make_model(task, cfg, attention=MODELS[kind]), kind)
     metrics = {f"{kind}_lr": best, f"{kind}_parameters":
-               sum(p.numel() for p in results[best][2].parameters())}
+               sum(p.numel() for p in model.parameters())}
     for lr in LEARNING_RATES:
-        metrics[f"{kind}_val_exact_match_lr{lr:.0e}"] = results[lr][0]
-    return results[best][2], metrics
+        metrics[f"{kind}_val_exact_match_lr{lr:.0e}"] = val[lr]
+    return model, metrics
 
 
 def evaluate(model, task, cfg: Config, kind: str) -> dict:

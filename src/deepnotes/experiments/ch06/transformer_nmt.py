@@ -63,19 +63,11 @@ def run(cfg: Config, ctx) -> Result:
     rnn, artifact = number_nmt.load("de", ctx.tier)
     recipe, task = rebuild_task(ctx, artifact)
     rnn_scores = number_nmt.scores(number_nmt.translate(rnn, task, "test"), task.pairs["test"])
-    results = {}
-    for lr in LEARNING_RATES:
-        ctx.manual_seed("init-transformer")  # the same initial weights at every rate
-        model = number_nmt.TransformerTranslator(
+    model, best, val = number_nmt.fit_on_grid(
+        ctx, task, recipe, lambda: number_nmt.TransformerTranslator(
             len(task.source_vocab), len(task.target_vocab), d_model=cfg.d_model,
             num_heads=cfg.num_heads, num_layers=cfg.num_layers,
-            dim_feedforward=cfg.dim_feedforward, norm_first=cfg.norm_first)
-        number_nmt.train(ctx, model, task, recipe, lr, phase=f"transformer-lr{lr:.0e}")
-        val = number_nmt.scores(number_nmt.translate(model, task, "val"), task.pairs["val"])
-        results[lr] = (val["exact_match"], -number_nmt.evaluation_loss(
-            model, task.encoded["val"]), model)
-    best = max(LEARNING_RATES, key=lambda lr: results[lr][:2])
-    model = results[best][2]
+            dim_feedforward=cfg.dim_feedforward, norm_first=cfg.norm_first), "transformer")
     hyps = number_nmt.translate(model, task, "test")
     s = number_nmt.scores(hyps, task.pairs["test"])
     metrics = {"transformer_lr": best, "rnn_lr": artifact.metrics["attention_lr"],
@@ -86,7 +78,7 @@ def run(cfg: Config, ctx) -> Result:
                "rnn_exact_match": rnn_scores["exact_match"], "rnn_bleu": rnn_scores["bleu"],
                "transformer_minus_rnn_exact_match": s["exact_match"] - rnn_scores["exact_match"]}
     for lr in LEARNING_RATES:
-        metrics[f"transformer_val_exact_match_lr{lr:.0e}"] = results[lr][0]
+        metrics[f"transformer_val_exact_match_lr{lr:.0e}"] = val[lr]
     lengths = sorted(s["by_length"])
     for k in lengths:
         metrics[f"transformer_exact_match_{k}num"] = s["by_length"][k]["exact_match"]
