@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from types import ModuleType
 
-from deepnotes.experiments import ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch09
+from deepnotes.experiments import ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09
 from deepnotes.experiments.base import Experiment
 
-CHAPTERS: tuple[ModuleType, ...] = (ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch09)
+CHAPTERS: tuple[ModuleType, ...] = (ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09)
 
 
 def chapter_number(package: ModuleType | str) -> int:

@@ -1,7 +1,13 @@
 """Metrics shared across chapters: language-model loss, translation and captioning scores,
-SQuAD exact match and F1, the importance-weighted likelihood bound and active units
-(FID and PSNR later)."""
+SQuAD exact match and F1, the importance-weighted likelihood bound and active units,
+the unbiased MMD (IMQ kernel) and the Fréchet distance."""
 
+from deepnotes.metrics.distances import (
+    frechet_distance,
+    gaussian_moments,
+    imq_kernel,
+    mmd_unbiased,
+)
 from deepnotes.metrics.language import bits_per_char, stateful_val_loss, windowed_val_loss
 from deepnotes.metrics.likelihood import active_units, iwae_from_log_weights
 from deepnotes.metrics.qa import exact_match_score, f1_score, normalize_answer, squad_scores
@@ -9,4 +15,5 @@ from deepnotes.metrics.translation import by_bucket, corpus_bleu, corpus_chrf, e
 
 __all__ = ["windowed_val_loss", "stateful_val_loss", "bits_per_char", "corpus_bleu",
            "corpus_chrf", "exact_match", "by_bucket", "squad_scores", "normalize_answer",
-           "f1_score", "exact_match_score", "iwae_from_log_weights", "active_units"]
+           "f1_score", "exact_match_score", "iwae_from_log_weights", "active_units",
+           "imq_kernel", "mmd_unbiased", "gaussian_moments", "frechet_distance"]
