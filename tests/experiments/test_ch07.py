@@ -6,9 +6,11 @@ from __future__ import annotations
 import torch
 
 from deepnotes.autoencoders import VAE, sample_images
+from deepnotes.autoencoders.wae import WAE, decode_prior
 from deepnotes.experiments.ch07.vae_beta import BETAS, MODES, _tag
 from deepnotes.experiments.ch07.vae_fashion import k_grid
-from deepnotes.zoo import vae_fashion
+from deepnotes.experiments.ch07.wae_fashion import LEARNING_RATES, MODELS
+from deepnotes.zoo import vae_fashion, wae_fashion
 
 
 def test_k_grid_compares_powers_of_ten_up_to_k():
@@ -49,3 +51,24 @@ def test_vae_beta_reports_every_cell_of_the_grid_and_resumes_exactly(smoke_runs,
             assert 0 <= m[f"active_units_{tag}"] <= m["latent"] and m[f"kl_{tag}"] >= 0
         assert m[f"collapse_onset_beta_{mode}"] in (0.0, *BETAS)
     check_exact_resume("vae-beta", stop_at_step=45)  # inside the 7th of 10 models (7 steps each)
+
+
+def test_wae_fashion_smoke_claims_artifact_and_resume(smoke_runs, check_exact_resume):
+    _, summary = smoke_runs("wae-fashion")
+    claims = {c["name"]: c for c in summary["claims"]}
+    assert {n: c["source"] for n, c in claims.items()} == {
+        "wae_mmd_prior_match": "notes", "wae_gan_prior_match": "notes",
+        "wae_codes_distinct": "notes", "wae_beats_vae_fid": "notes"}
+    m = summary["metrics"]
+    for name in MODELS:
+        assert m[f"lr_{name}"] in LEARNING_RATES and m[f"fid_{name}"] > 0
+        assert m[f"code_spread_{name}"] > 0 and m[f"test_sq_error_{name}"] > 0
+    assert m["fid_n"] == 300 and m["mmd_images"] == 200
+    assert {a["name"] for a in summary["artifacts"]} >= {"cnn-fashion"}
+    model, artifact = wae_fashion.load("smoke")
+    assert isinstance(model, WAE) and artifact.metrics["fid"] == m["fid_wae-mmd"]
+    images = decode_prior(model, 3, torch.Generator().manual_seed(0))
+    assert images.shape == (3, 784) and 0 <= float(images.min()) <= float(images.max()) <= 1
+    # smoke: 8 models of 9 steps each; step 40 is inside the 5th (the WAE-GAN's first rate,
+    # whose discriminator, its optimizer and schedule must come back too).
+    check_exact_resume("wae-fashion", stop_at_step=40)

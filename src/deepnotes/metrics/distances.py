@@ -20,11 +20,17 @@ import numpy as np
 import torch
 
 
+def squared_distances(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``||x_i - y_j||^2`` as ``(n, m)``, from inner products (clamped at 0 against round-off):
+    one matrix product, whose backward is several times faster than ``torch.cdist``'s."""
+    return ((x * x).sum(-1)[:, None] + (y * y).sum(-1)[None, :] - 2.0 * x @ y.T).clamp_min(0.0)
+
+
 def imq_kernel(x: torch.Tensor, y: torch.Tensor, scale: float) -> torch.Tensor:
     """Inverse multiquadratic kernel matrix ``C / (C + ||x_i - y_j||^2)``, ``(n, m)``."""
     if scale <= 0:
         raise ValueError(f"imq_kernel: scale C must be > 0, got {scale}")
-    return scale / (scale + torch.cdist(x, y).square())
+    return scale / (scale + squared_distances(x, y))
 
 
 def _check_samples(x: torch.Tensor, y: torch.Tensor, name: str) -> None:
@@ -46,12 +52,16 @@ def mmd_unbiased(x: torch.Tensor, y: torch.Tensor, scales: float | tuple[float, 
     _check_samples(x, y, "mmd_unbiased")
     n, m = len(x), len(y)
     scales = (scales,) if isinstance(scales, (int, float)) else tuple(scales)
+    if any(c <= 0 for c in scales):
+        raise ValueError(f"mmd_unbiased: every scale C must be > 0, got {scales}")
+    # Three distance matrices once (products, not cdist: 3x faster with the backward of a
+    # WAE batch), then the kernel of each scale; k(x, x) = C / C = 1 on every diagonal.
+    dxx, dyy, dxy = squared_distances(x, x), squared_distances(y, y), squared_distances(x, y)
     total = x.new_zeros(())
     for c in scales:
-        kxx, kyy, kxy = imq_kernel(x, x, c), imq_kernel(y, y, c), imq_kernel(x, y, c)
-        total = total + ((kxx.sum() - kxx.diagonal().sum()) / (n * (n - 1))
-                         + (kyy.sum() - kyy.diagonal().sum()) / (m * (m - 1))
-                         - 2 * kxy.mean())
+        total = total + (((c / (c + dxx)).sum() - n) / (n * (n - 1))
+                         + ((c / (c + dyy)).sum() - m) / (m * (m - 1))
+                         - 2 * (c / (c + dxy)).mean())
     return total
 
 
