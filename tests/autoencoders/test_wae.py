@@ -77,3 +77,33 @@ def test_mean_pairwise_distance_excludes_the_diagonal():
     assert 3.7 < far < 4.0
     with pytest.raises(ValueError, match=">= 2"):
         mean_pairwise_distance(z[:1])
+
+
+def _notes_test_function_penalty(z, g, w):
+    """Notes 7.3's sample penalty sum_k |mean_i Phi_k(E(I_i)) - mean_i Phi_k(g_i)| with
+    Phi_k(z) = cos(w_k . z) (normalized by n, which the notes' formula omits)."""
+    return (torch.cos(z @ w.T).mean(0) - torch.cos(g @ w.T).mean(0)).abs().sum()
+
+
+def test_notes_test_function_penalty_is_biased_where_the_unbiased_mmd_is_not():
+    # ERRATA 7.3: the sample form is not "equivalent" to the population penalty: |mean
+    # difference| is positive on average even when P_E = P_gauss, shrinking like 1/sqrt(n);
+    # the WAE's U-statistic MMD has expectation exactly 0 there.
+    gen = torch.Generator().manual_seed(0)
+    w = torch.randn(16, 4, generator=gen, dtype=torch.float64)
+
+    def mean_over_repeats(n, fn):
+        return float(torch.tensor([fn(torch.randn(n, 4, generator=gen, dtype=torch.float64),
+                                      torch.randn(n, 4, generator=gen, dtype=torch.float64))
+                                   for _ in range(200)]).mean())
+
+    notes_100 = mean_over_repeats(100, lambda a, b: _notes_test_function_penalty(a, b, w))
+    notes_400 = mean_over_repeats(400, lambda a, b: _notes_test_function_penalty(a, b, w))
+    assert notes_100 > 0.5  # 16 terms of E|N(0, s^2)| = s sqrt(2/pi), s ~ 0.1: about 1
+    assert notes_400 == pytest.approx(notes_100 / 2, rel=0.15)  # the 1/sqrt(n) bias
+    mmds = torch.tensor([float(mmd_unbiased(torch.randn(100, 4, generator=gen,
+                                                        dtype=torch.float64),
+                                            torch.randn(100, 4, generator=gen,
+                                                        dtype=torch.float64), mmd_scales(4)))
+                         for _ in range(200)])
+    assert abs(float(mmds.mean())) < 3 * float(mmds.std()) / 200 ** 0.5
