@@ -59,9 +59,15 @@ def synthetic_fashion(folder: Path, n_train: int = 12000, n_test: int = 2000,
 
 @pytest.fixture(scope="session", autouse=True)
 def _session_environment(tmp_path_factory):
-    """Artifacts in a session folder; synthetic Fashion-MNIST where the real one is missing."""
-    saved = {k: os.environ.get(k) for k in ("DEEPNOTES_HOME", "DEEPNOTES_DATA_DIR")}
+    """Artifacts in a session folder; synthetic Fashion-MNIST where the real one is missing;
+    one thread count for every run. Runs otherwise pick their threads from the cores idle at
+    their start, and a resumed run keeps its interrupted run's: on a busy machine the
+    reference run of a resume test and its interrupted twin could differ in the last bits of
+    their reductions."""
+    keys = ("DEEPNOTES_HOME", "DEEPNOTES_DATA_DIR", "DEEPNOTES_THREADS")
+    saved = {k: os.environ.get(k) for k in keys}
     os.environ["DEEPNOTES_HOME"] = str(tmp_path_factory.mktemp("home"))
+    os.environ.setdefault("DEEPNOTES_THREADS", str(torch.get_num_threads()))
     if os.environ.get("DEEPNOTES_TEST_SYNTHETIC") == "1" or fashion_mnist_source() is None:
         os.environ["DEEPNOTES_DATA_DIR"] = str(
             synthetic_fashion(tmp_path_factory.mktemp("synthetic-fashion")))
