@@ -271,6 +271,7 @@ def test_averaged_swap_through_fabric_wrapper():
     assert not opt.is_swapped
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("name", ["momentum", "averaged-sgd", "adagrad", "adam"])
 @pytest.mark.parametrize("foreach", [True, False])

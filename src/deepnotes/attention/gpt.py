@@ -313,7 +313,11 @@ def next_token(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None
     if top_k is not None and top_k < logits.shape[-1]:
         cut = torch.topk(logits, top_k, dim=-1).values[:, -1:]  # (B, 1)
         logits = logits.masked_fill(logits < cut, -math.inf)
-    return torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator)
+    probs = torch.softmax(logits, dim=-1)
+    if generator is not None and generator.device != probs.device:
+        # A run's named streams are CPU generators: draw there (the same text on every device).
+        return torch.multinomial(probs.cpu(), 1, generator=generator).to(probs.device)
+    return torch.multinomial(probs, 1, generator=generator)
 
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:

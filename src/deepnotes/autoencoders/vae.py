@@ -58,7 +58,10 @@ def reparameterize(mu: torch.Tensor, log_var: torch.Tensor,
     """``z = mu + sigma * eps``, ``sigma = exp(log_var / 2)``, ``eps ~ N(0, I)`` from
     ``generator``: a draw from ``N(mu, diag sigma^2)`` that is differentiable in mu and
     log_var (7.2.1). Note ``sigma`` (the standard deviation), not ``sigma^2``, multiplies."""
-    eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
+    # Drawn on the generator's device (a run's named streams are CPU generators), then moved:
+    # the same eps on every device, and no "Expected a 'cuda' device type for generator".
+    where = generator.device if generator is not None else mu.device
+    eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=where).to(mu.device)
     return mu + (0.5 * log_var).exp() * eps
 
 

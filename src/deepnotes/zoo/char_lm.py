@@ -233,10 +233,11 @@ def sample(model: CharRNN, vocab: CharVocab, prompt: str, length: int,
     check_sampling(prompt, length, temperature, top_k)
     model.eval()
     ids = vocab.encode(prompt)[None]  # (1, P); raises naming an unknown character
-    logits, state = model(ids)
+    device = next(model.parameters()).device
+    logits, state = model(ids.to(device))
     out = []
     for _ in range(length):
-        last = logits[0, -1].float()  # (V,)
+        last = logits[0, -1].float().cpu()  # (V,): drawn with the (CPU) generator
         if temperature == 0:
             nxt = int(last.argmax())
         else:
@@ -246,7 +247,7 @@ def sample(model: CharRNN, vocab: CharVocab, prompt: str, length: int,
                 last = last.masked_fill(last < cut, -math.inf)
             nxt = int(torch.multinomial(torch.softmax(last, -1), 1, generator=generator))
         out.append(nxt)
-        logits, state = model(torch.tensor([[nxt]]), state)
+        logits, state = model(torch.tensor([[nxt]], device=device), state)
     return prompt + vocab.decode(out)
 
 

@@ -96,7 +96,9 @@ def _grid(images: torch.Tensor, rows: int, cols: int) -> np.ndarray:
 def run(cfg: Config, ctx) -> Result:
     x_train, _ = load_fashion_mnist("train", first=cfg.train_first or None)
     x_test_u8, y_test = load_fashion_mnist("test", first=cfg.test_first or None)
-    model = vae_fashion.train(ctx, cfg, x_train)
+    # Evaluated on the CPU whatever the training device (the bounds, figures and checks below
+    # take CPU tensors and the run's CPU generators).
+    model = vae_fashion.train(ctx, cfg, x_train).cpu()
     x_test = vae_fashion.prepare(x_test_u8)
 
     grey = grey_neg_elbo(model, x_test, generator=ctx.rng("eval-eps"))
