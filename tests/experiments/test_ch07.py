@@ -72,3 +72,36 @@ def test_wae_fashion_smoke_claims_artifact_and_resume(smoke_runs, check_exact_re
     # smoke: 8 models of 9 steps each; step 40 is inside the 5th (the WAE-GAN's first rate,
     # whose discriminator, its optimizer and schedule must come back too).
     check_exact_resume("wae-fashion", stop_at_step=40)
+
+
+# ----------------------------------------------------------------- auto-encoders (7.1)
+def test_ae_identity_smoke_claims_and_sources(smoke_runs):
+    _, summary = smoke_runs("ae-identity")
+    assert {c["name"]: c["source"] for c in summary["claims"]} == {
+        "overcomplete_learns_identity": "notes",
+        "identity_codes_no_better_than_pixels": "notes", "bottleneck_cannot_copy": "project"}
+    m = summary["metrics"]
+    assert m["code_overcomplete"] > 784 > m["code_bottleneck"]
+    assert 0 <= m["probe_accuracy_pixels"] <= 1 and m["test_fvu_overcomplete"] >= 0
+
+
+def test_ae_linear_pca_smoke_claims_and_angles(smoke_runs):
+    _, summary = smoke_runs("ae-linear-pca")
+    claims = {c["name"]: c for c in summary["claims"]}
+    assert {n: c["source"] for n, c in claims.items()} == {
+        "linear_ae_matches_pca": "project", "pca_optimal_on_train": "project"}
+    assert claims["pca_optimal_on_train"]["holds"]  # PCA is optimal on its own data
+    m = summary["metrics"]
+    assert 0 <= m["principal_angle_median_deg"] <= m["principal_angle_max_deg"] <= 90
+
+
+def test_ae_regularized_smoke_claims_closed_form_and_resume(smoke_runs, check_exact_resume):
+    _, summary = smoke_runs("ae-regularized")
+    assert {c["name"]: c["source"] for c in summary["claims"]} == {
+        "sparse_codes_sparser": "notes", "sparse_mse_within_slack": "project",
+        "contractive_jacobian_halved": "notes", "contractive_mse_within_slack": "project",
+        "denoise_gauss_beats_plain": "notes", "denoise_mask_beats_plain": "project",
+        "denoise_gauss_probe": "project", "denoise_mask_probe": "project"}
+    m = summary["metrics"]
+    assert m["jacobian_closed_form_max_rel_err"] < 1e-4  # float32 closed form vs autograd
+    check_exact_resume("ae-regularized", stop_at_step=100)  # inside the 5th of 22 models

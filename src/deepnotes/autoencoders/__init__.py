@@ -1,5 +1,22 @@
-"""Auto-encoders of notes chapter 7: the VAE (7.2)."""
+"""Auto-encoders of notes chapter 7: undercomplete, sparse, contractive and denoising
+auto-encoders (7.1, :mod:`deepnotes.autoencoders.ae`), the VAE (7.2,
+:mod:`deepnotes.autoencoders.vae`) and the WAE (7.3, :mod:`deepnotes.autoencoders.wae`)."""
 
+from deepnotes.autoencoders.ae import (
+    AEOutput,
+    ConvAutoEncoder,
+    MLPAutoEncoder,
+    encode_all,
+    fraction_unexplained,
+    jacobian_frobenius_sq,
+    kl_sparsity,
+    l1_sparsity,
+    linear_probe_accuracy,
+    mask_noise,
+    reconstruct_all,
+    reconstruction_mse,
+    sigmoid_jacobian_frobenius_sq,
+)
 from deepnotes.autoencoders.vae import (
     VAE,
     bernoulli_log_likelihood,
@@ -19,8 +36,26 @@ from deepnotes.autoencoders.vae import (
     sample_images,
     vae_loss,
 )
+from deepnotes.autoencoders.wae import (
+    WAE,
+    LatentDiscriminator,
+    decode_prior,
+    latent_discriminator_loss,
+    latent_encoder_penalty,
+    mean_pairwise_distance,
+    mmd_scales,
+    sample_prior,
+    wae_mmd_penalty,
+)
 
-__all__ = ["VAE", "bernoulli_log_likelihood", "dynamic_binarize", "elbo_bound", "gaussian_kl",
+__all__ = ["AEOutput", "ConvAutoEncoder", "MLPAutoEncoder", "encode_all", "fraction_unexplained",
+           "jacobian_frobenius_sq", "kl_sparsity", "l1_sparsity", "linear_probe_accuracy",
+           "mask_noise", "reconstruct_all", "reconstruction_mse",
+           "sigmoid_jacobian_frobenius_sq",
+           "VAE", "bernoulli_log_likelihood", "dynamic_binarize", "elbo_bound", "gaussian_kl",
            "gaussian_kl_per_dim", "gaussian_log_density", "grey_neg_elbo", "interpolate",
            "iwae_bound", "kl_weight", "log_importance_weights", "neg_elbo_terms",
-           "posterior_means", "reparameterize", "sample_images", "vae_loss"]
+           "posterior_means", "reparameterize", "sample_images", "vae_loss",
+           "WAE", "LatentDiscriminator", "decode_prior", "latent_discriminator_loss",
+           "latent_encoder_penalty", "mean_pairwise_distance", "mmd_scales", "sample_prior",
+           "wae_mmd_penalty"]

@@ -89,8 +89,11 @@ def squared_error(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 def sample_prior(n: int, latent: int, generator: torch.Generator | None = None,
                  prior_std: float = 1.0, device: torch.device | str = "cpu") -> torch.Tensor:
-    """``n`` draws of ``P_Z = N(0, prior_std^2 I)``."""
-    return prior_std * torch.randn(n, latent, generator=generator, device=device)
+    """``n`` draws of ``P_Z = N(0, prior_std^2 I)``, drawn on the generator's device (a run's
+    named streams are CPU generators: the same draws on every device) and moved to
+    ``device``."""
+    where = generator.device if generator is not None else device
+    return prior_std * torch.randn(n, latent, generator=generator, device=where).to(device)
 
 
 def wae_mmd_penalty(z: torch.Tensor, z_prior: torch.Tensor, prior_std: float = 1.0
@@ -111,13 +114,6 @@ def latent_discriminator_loss(discriminator: nn.Module, z: torch.Tensor,
 def latent_encoder_penalty(discriminator: nn.Module, z: torch.Tensor) -> torch.Tensor:
     """WAE-GAN's encoder penalty, the non-saturating ``-log D(z) = softplus(-logit)``."""
     return F.softplus(-discriminator(z.float())).mean()
-
-
-@torch.no_grad()
-def encode_all(model: WAE, x: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
-    """The codes of every image of ``x``."""
-    model.eval()
-    return torch.cat([model.encode(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
 
 
 @torch.no_grad()
