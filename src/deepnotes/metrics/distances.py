@@ -8,13 +8,17 @@
   WAE-MMD (chapter 7) and KID (chapter 8) both use it.
 * :func:`frechet_distance`: ``||mu1 - mu2||^2 + tr(S1 + S2 - 2 (S1^1/2 S2 S1^1/2)^1/2)``, the
   squared 2-Wasserstein distance between two Gaussians, in float64. The trace of the square
-  root comes from a **symmetric** eigendecomposition: ``S1^1/2 S2 S1^1/2`` is symmetric
-  positive semi-definite and has the eigenvalues of ``S1 S2``, so no ``scipy.linalg.sqrtm``,
-  no complex parts, and rank-deficient covariances are fine (negative round-off eigenvalues
-  are set to 0).
+  root comes from a **symmetric** eigendecomposition: with ``S1 = L L^T`` (Cholesky),
+  ``L^T S2 L`` is symmetric positive semi-definite and has the eigenvalues of ``S1 S2``, so no
+  ``scipy.linalg.sqrtm`` and no complex parts. Where a covariance is singular (fewer samples
+  than dimensions) the other one is factored, or, both singular, ``S1^1/2 S2 S1^1/2`` is
+  formed with a symmetric square root; the round-off of the true zero eigenvalues is then
+  floored.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -65,6 +69,20 @@ def mmd_unbiased(x: torch.Tensor, y: torch.Tensor, scales: float | tuple[float, 
     return total
 
 
+def mmd_unbiased_kernel(x: torch.Tensor, y: torch.Tensor,
+                        kernel: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+                        ) -> torch.Tensor:
+    """The U-statistic of :func:`mmd_unbiased` for any kernel (KID's polynomial one):
+    ``mean_{i!=j} k(x_i, x_j) + mean_{i!=j} k(y_i, y_j) - 2 mean_{i,j} k(x_i, y_j)``."""
+    if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1] or min(len(x), len(y)) < 2:
+        raise ValueError(f"expected (n >= 2, d) and (m >= 2, d) samples, got {tuple(x.shape)} "
+                         f"and {tuple(y.shape)}")
+    n, m = len(x), len(y)
+    kxx, kyy = kernel(x, x), kernel(y, y)
+    return ((kxx.sum() - kxx.diagonal().sum()) / (n * (n - 1))
+            + (kyy.sum() - kyy.diagonal().sum()) / (m * (m - 1)) - 2 * kernel(x, y).mean())
+
+
 def _as_float64(a) -> np.ndarray:
     if isinstance(a, torch.Tensor):
         a = a.detach().cpu().numpy()
@@ -86,6 +104,14 @@ def _psd_eigenvalues(w: np.ndarray) -> np.ndarray:
     return np.where(w > floor, w, 0.0)
 
 
+def _cholesky(s: np.ndarray) -> np.ndarray | None:
+    """The lower Cholesky factor of a positive definite ``s``, or None where it is singular."""
+    try:
+        return np.linalg.cholesky(s)
+    except np.linalg.LinAlgError:
+        return None
+
+
 def _sqrt_psd(s: np.ndarray) -> np.ndarray:
     w, v = np.linalg.eigh((s + s.T) / 2)
     return (v * np.sqrt(_psd_eigenvalues(w))) @ v.T
@@ -102,9 +128,19 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     if mu2.shape != (d,) or s1.shape != (d, d) or s2.shape != (d, d):
         raise ValueError(f"frechet_distance: expected means (d,) and covariances (d, d) with "
                          f"one d, got {mu1.shape}, {s1.shape}, {mu2.shape}, {s2.shape}")
-    r1 = _sqrt_psd(s1)
-    inner = r1 @ s2 @ r1
+    l1, l2 = _cholesky(s1), _cholesky(s2)
+    if l1 is not None:  # S1 = L L^T: L^T S2 L is PSD with the eigenvalues of S1 S2
+        inner = l1.T @ s2 @ l1
+    elif l2 is not None:  # tr sqrt(S1 S2) = tr sqrt(S2 S1): factor the full-rank one
+        inner = l2.T @ s1 @ l2
+    else:
+        r1 = _sqrt_psd(s1)
+        inner = r1 @ s2 @ r1
     eig = np.linalg.eigvalsh((inner + inner.T) / 2)
-    tr_sqrt = float(np.sqrt(_psd_eigenvalues(eig)).sum())
+    # Both full rank: every eigenvalue is real signal, only round-off negatives are clipped.
+    # One singular: its true zero eigenvalues come out as round-off and are floored (their
+    # square roots would add ~sqrt(eps) each).
+    eig = np.clip(eig, 0.0, None) if l1 is not None and l2 is not None else _psd_eigenvalues(eig)
+    tr_sqrt = float(np.sqrt(eig).sum())
     diff = mu1 - mu2
     return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * tr_sqrt)
