@@ -5,7 +5,8 @@ quick`` builds it), layer ``FashionCNN.embed`` (3136-d), BatchNorm folded, chann
 fp32, batches of 1000. Rows, each timed ``--repeats`` times (best kept):
 
   * "deepnotes": :class:`CNNFeatures` on both sets, ``gaussian_moments`` (numpy ``cov``,
-    float64) twice, ``frechet_distance`` (float64 eigh of S_a^1/2, two GEMMs, eigvalsh);
+    float64) twice, ``frechet_distance`` (float64 Cholesky factors of both covariances, then
+    one ``eigvalsh`` of ``L_a^T S_b L_a``);
   * "torchmetrics": ``FrechetInceptionDistance(feature=CNNFeatures)``, update + compute (float64
     sums, non-symmetric ``eigvals(S_a S_b)``);
   * candidates (not library code, for the choice of a faster path): moments as one float64

@@ -6,8 +6,9 @@ a BatchNorm-free experiment of each loop shape that exists.
   (``test_two_cpu_processes_ddp_match_one``, 0.5 points of test accuracy);
 * sequence model: ``gpt-shakespeare`` here (each rank trains on its share of every global
   batch) and ``char-lm`` (each rank carries its share of the streams and their states);
-* GAN: no GAN experiment exists yet (chapter 8 is empty); its loop needs the same test when
-  one lands.
+* GAN: not equivalent, not built: chapter 8's GAN loops (two networks, two optimizers, the
+  1-D/2-D games and the DCGANs) run in one process and refuse ``--devices 2`` with a clear
+  error (tested here).
 
 BatchNorm models are left out on purpose: on CPU each process normalizes with its own share's
 statistics (SyncBatchNorm needs a GPU: tests/engine/test_sync_batchnorm.py), so they do not
@@ -31,3 +32,12 @@ def test_two_cpu_processes_match_one_for_a_sequence_model(tmp_path, name):
                             accelerator="cpu")
     a, b = one["metrics"]["val_loss"], two["metrics"]["val_loss"]
     assert abs(a - b) <= MAX_LOSS_GAP, (a, b)
+
+
+
+@pytest.mark.parametrize("name", ["gan-optimal-discriminator", "dcgan-fashion"])
+def test_gan_loops_refuse_several_processes_with_a_clear_error(tmp_path, name):
+    # Their loops (two networks, two optimizers) run in one process; DDP for GANs is not
+    # built, so --devices 2 must say so before any work instead of failing inside the run.
+    with pytest.raises(ValueError, match="one process"):
+        run_experiment(name, tier="smoke", out=tmp_path, devices=2, accelerator="cpu")

@@ -120,6 +120,8 @@ class Experiment:
             more to thread synchronization than they gain (``engine/threads.py``). A config
             field ``threads`` > 0 (per tier, or ``threads=N`` on the command line) pins the
             count instead. The runner applies both and records the result.
+        single_process: the run's loop is not built for several processes (the GAN loops:
+            two networks and two optimizers); ``devices > 1`` is refused before launch.
     """
 
     name: str
@@ -135,6 +137,7 @@ class Experiment:
     quick_seconds: float | None = None
     flagship: bool = False
     max_threads: int | None = None
+    single_process: bool = False
 
     def __post_init__(self) -> None:
         missing = [t for t in TIERS if t not in self.presets]
@@ -165,7 +168,8 @@ def experiment(name: str, sections: tuple[str, ...] | str, claim: str,
     """Register-ready :class:`Experiment` with the config class, module and test file derived:
     the config is the presets' class, the module is ``run``'s, the test file is
     ``tests/experiments/test_<chapter>.py``. ``options`` are the other fields
-    (``requires``, ``produces``, ``quick_seconds``, ``flagship``, ``max_threads``)."""
+    (``requires``, ``produces``, ``quick_seconds``, ``flagship``, ``max_threads``,
+    ``single_process``)."""
     module = run.__module__
     parts = module.split(".")
     if len(parts) != 4 or parts[:2] != ["deepnotes", "experiments"]:

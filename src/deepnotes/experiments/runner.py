@@ -226,6 +226,9 @@ def run_experiment(
         raise ValueError(f"unknown precision {precision!r}; expected one of {list(PRECISIONS)}")
     if devices < 1:
         raise ValueError(f"devices must be >= 1, got {devices}")
+    if devices > 1 and exp.single_process:
+        raise ValueError(f"experiment {name!r} runs in one process (its loop is not built for "
+                         f"DDP); run it with --devices 1")
     overrides = list(overrides)
     cfg = exp.config_for(tier, overrides)
     threads = run_threads(exp.max_threads, cfg, devices)

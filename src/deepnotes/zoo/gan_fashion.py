@@ -59,9 +59,6 @@ def train(ctx: Any, recipe: Recipe, x_train: torch.Tensor, y_train: torch.Tensor
     data the caller keeps across steps (e.g. what ``evaluate`` records), checkpointed and
     restored on resume with the networks.
     """
-    if ctx.fabric.world_size > 1:
-        raise ValueError("the image-GAN loop runs in one process (two networks, two "
-                         "optimizers, BatchNorm); run it with --devices 1")
     device = ctx.fabric.device
     objective = gan_loss(loss)
     classes = 10 if conditional else 0

@@ -236,6 +236,7 @@ EXPERIMENT = experiment(
         "full": Config(steps=10000, batch_size=2048, eval_samples=200000, log_every=100),
     },
     run=run,
+    single_process=True,
     quick_seconds=4.0,
     max_threads=2,
 )

@@ -185,6 +185,7 @@ EXPERIMENT = experiment(
         "full": Config(d_steps=10000, log_every=50),
     },
     run=run,
+    single_process=True,
     quick_seconds=5.0,
     max_threads=2,
 )

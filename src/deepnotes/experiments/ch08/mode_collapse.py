@@ -183,6 +183,7 @@ EXPERIMENT = experiment(
         "full": Config(seeds=10, steps=10000, log_every=250),
     },
     run=run,
+    single_process=True,
     quick_seconds=66.0,
     flagship=True,  # the brief allows the whole 3-method, 3-seed study ~2 minutes
     max_threads=2,
