@@ -23,28 +23,17 @@ Numbers depend on the machine and on what else runs on it: compare rows within o
 from __future__ import annotations
 
 import argparse
-import platform
-import subprocess
 import time
 from functools import partial
 
 import numpy as np
 import torch
+from timing import cpu_model
 
 from deepnotes.data import load_fashion_mnist
 from deepnotes.metrics.distances import frechet_distance, gaussian_moments
 from deepnotes.metrics.generative import CNNFeatures
 from deepnotes.zoo import fashion_cnn
-
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        name = next(line.split(":", 1)[1].strip() for line in out.splitlines()
-                    if line.startswith("Model name"))
-        return name + (" (AMX)" if "amx" in out else "")
-    except Exception:  # noqa: BLE001 - informative only
-        return platform.processor() or "unknown CPU"
 
 
 def best_of(fn, repeats: int) -> tuple[float, object]:

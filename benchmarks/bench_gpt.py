@@ -31,11 +31,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import platform
 import time
 
 import torch
 import torch.nn.functional as F
+from timing import cpu_model
 
 from deepnotes.attention.gpt import parameter_groups, training_flops_per_token
 from deepnotes.engine.streams import stream_generator
@@ -51,16 +51,6 @@ from deepnotes.zoo.gpt_shakespeare import (
 NANOGPT_CPU = Recipe(n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.0,
                      batch_size=12, steps=2000, lr=1e-3, min_lr_fraction=0.1, warmup=100,
                      weight_decay=0.1, beta2=0.99, clip=1.0, bf16=False)
-
-
-def cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def peak_flops(dtype: torch.dtype, n: int = 4096, repeats: int = 5) -> float:

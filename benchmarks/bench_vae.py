@@ -24,26 +24,14 @@ from __future__ import annotations
 
 import argparse
 import math
-import platform
-import subprocess
 import time
 
 import torch
 import torch.nn.functional as F
+from timing import cpu_model
 
 from deepnotes.autoencoders import VAE, gaussian_kl, grey_neg_elbo, neg_elbo_terms
 from deepnotes.data import Batches, load_fashion_mnist
-
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        name = next(line.split(":", 1)[1].strip() for line in out.splitlines()
-                    if line.startswith("Model name"))
-        amx = " (AMX)" if "amx" in out else ""
-        return name + amx
-    except Exception:  # noqa: BLE001 - informative only
-        return platform.processor() or "unknown CPU"
 
 
 def test_loss(model: VAE, x_test: torch.Tensor) -> float:

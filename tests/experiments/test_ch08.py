@@ -258,3 +258,49 @@ def test_cgan_fashion_smoke_measures_class_accuracy_of_requested_classes(smoke_r
     per_class = [m[f"class_accuracy_{c}"] for c in range(10)]
     assert abs(m["class_accuracy"] - sum(per_class) / 10) < 1e-9  # 30 samples of each class
     assert "lerp_confidence" not in m
+
+
+# --- gan-inversion (notes 8.7.2) ---------------------------------------------------------------
+def test_gan_inversion_reports_both_targets_and_starts_and_resumes_exactly(smoke_runs,
+                                                                          check_exact_resume):
+    _, summary = smoke_runs("gan-inversion")
+    claims = {c["name"]: c["source"] for c in summary["claims"]}
+    assert claims == {"samples_recovered": "project", "encoder_start_helps": "project",
+                      "training_images_outside_range": "notes"}
+    m = summary["metrics"]
+    for name in ("samples", "train"):
+        for start in ("encoder", "random"):
+            assert m[f"mse_{name}_{start}_step5"] <= m[f"mse_{name}_{start}_step0"]
+    assert 0 <= m["recovered_encoder"] <= 1 and m["latent_rel_error_random"] > 0
+    assert {a["name"] for a in summary["artifacts"]} >= {"dcgan-fashion"}
+    check_exact_resume("gan-inversion", stop_at_step=3)  # inside the encoder's 6 steps
+
+
+def test_inversion_recovers_a_latent_the_generator_can_reach():
+    import torch
+
+    from deepnotes.generative.dcgan import DCGANGenerator
+    from deepnotes.generative.inversion import invert
+
+    torch.manual_seed(0)
+    g = DCGANGenerator(8, 4).eval()
+    z_true = torch.randn(4, 8)
+    with torch.no_grad():
+        x = g(z_true)
+    z, errors = invert(g, x, torch.randn(4, 8), steps=300, lr=0.05, record=(0, 300))
+    assert float(errors[300].mean()) < 0.05 * float(errors[0].mean())
+    assert all(p.requires_grad for p in g.parameters())  # G left as it was
+    assert not g.training
+
+
+# --- multimodal-completion (notes 8.6.2) -------------------------------------------------------
+def test_multimodal_completion_reports_spread_confidence_and_resumes_exactly(smoke_runs,
+                                                                             check_exact_resume):
+    _, summary = smoke_runs("multimodal-completion")
+    claims = {c["name"]: c["source"] for c in summary["claims"]}
+    assert claims == {"cgan_completions_distinct": "notes", "regressor_averages_modes": "notes",
+                      "l2_prefers_the_average": "project"}
+    m = summary["metrics"]
+    assert m["spread_regressor"] == 0.0 and m["spread_cgan"] > 0
+    assert 0 < m["confidence_regressor"] <= 1 and 0 < m["confidence_cgan"] <= 1
+    check_exact_resume("multimodal-completion", stop_at_step=11)  # inside the cGAN's 8 steps
