@@ -141,10 +141,10 @@ def test_gan_optimal_discriminator_value_stays_below_two_jsd_and_d_moves_to_d_st
     assert {n: c["source"] for n, c in claims.items()} == {
         "d_approaches_d_star": "notes", "value_rises_to_two_jsd": "notes",
         "value_never_exceeds_two_jsd": "notes", "held_out_value_within_error": "project",
-        "minimax_gradient_saturates": "notes"}
-    # Theorems, whatever the training length: D* maximizes V; (1 - D)/D > 99 below D = 0.01.
+        "gradient_ratio_is_one_minus_d_over_d": "project"}
+    # Theorems, whatever the training length: D* maximizes V; the gradient ratio is (1 - D)/D.
     assert claims["value_never_exceeds_two_jsd"]["holds"]
-    assert claims["minimax_gradient_saturates"]["holds"]
+    assert claims["gradient_ratio_is_one_minus_d_over_d"]["holds"]
     m = summary["metrics"]
     assert abs(m["v_star"] - m["two_jsd_minus_log4"]) < 1e-9 and -math.log(4) < m["v_star"] < 0
     assert m["v_quad_initial"] < m["v_quad_final"] <= m["v_star"]
