@@ -35,3 +35,18 @@ def test_validation():
         Batches(torch.zeros(10), batch_size=5, world_size=2)
     with pytest.raises(ValueError, match="exceeds"):
         Batches(torch.zeros(10), batch_size=11)
+
+
+def test_hold_out_takes_the_last_rows_and_at_most_a_fifth():
+    import pytest
+    import torch
+
+    from deepnotes.data import hold_out
+
+    x, y = torch.arange(20).view(10, 2), torch.arange(10)
+    (xt, yt), (xv, yv) = hold_out(5, x, y)  # a fifth of 10 is 2 < 5
+    assert torch.equal(xv, x[-2:]) and torch.equal(yt, y[:8]) and len(xt) == 8
+    (xt,), (xv,) = hold_out(1, x)
+    assert torch.equal(xv, x[-1:]) and len(xt) == 9
+    with pytest.raises(ValueError, match="one length"):
+        hold_out(1, x, y[:5])

@@ -1,7 +1,7 @@
 """Datasets as in-memory tensors (images, text, synthetic sequences) and fast batch
 iteration."""
 
-from deepnotes.data.batches import Batches, eval_batches
+from deepnotes.data.batches import Batches, eval_batches, hold_out
 from deepnotes.data.idx import read_idx, read_idx_pair, write_idx
 from deepnotes.data.images import (
     FASHION_CLASSES,
@@ -54,6 +54,7 @@ from deepnotes.data.text import (
 from deepnotes.data.toy import load_digits, load_table, make_blobs, make_moons, make_ring
 
 __all__ = [
+    "hold_out",
     "Batches", "eval_batches", "read_idx", "read_idx_pair", "write_idx", "FASHION_CLASSES",
     "FASHION_MEAN", "FASHION_STD", "download_fashion_mnist", "fashion_mnist_source",
     "load_fashion_mnist", "load_mnist", "mnist_source", "load_digits", "make_blobs",

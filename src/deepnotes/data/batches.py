@@ -111,3 +111,15 @@ def eval_batches(*tensors: torch.Tensor, batch_size: int = 2048):
     n = tensors[0].shape[0]
     for start in range(0, n, batch_size):
         yield tuple(t[start : start + batch_size] for t in tensors)
+
+
+def hold_out(count: int, *tensors: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Split each of ``tensors`` (one length) into all but its last ``n`` rows and those ``n``,
+    ``n = min(count, len // 5)``: a validation set of ``count`` examples that never takes more
+    than a fifth of a small (smoke) set. Returns ``([train parts], [validation parts])``."""
+    n = min(count, len(tensors[0]) // 5)
+    if n < 1 or any(len(t) != len(tensors[0]) for t in tensors):
+        raise ValueError(f"hold_out: need tensors of one length >= 5, got lengths "
+                         f"{[len(t) for t in tensors]}")
+    return [t[:-n] for t in tensors], [t[-n:] for t in tensors]
+

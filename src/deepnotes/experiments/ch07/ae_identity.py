@@ -51,7 +51,7 @@ from deepnotes.autoencoders.ae import (
     reconstruct_all,
     reconstruction_mse,
 )
-from deepnotes.data import load_fashion_mnist
+from deepnotes.data import hold_out, load_fashion_mnist
 from deepnotes.engine import fit
 from deepnotes.experiments.base import Claim, Result, experiment
 
@@ -95,9 +95,9 @@ def _train(ctx, cfg: Config, x_train, code: int, lr: float, phase: str) -> MLPAu
 def _measure(ctx, cfg: Config) -> tuple[dict, dict]:
     x_all, y_all = load_fashion_mnist("train", first=cfg.train_first)
     x_all = pixels(x_all)
-    n_val = min(VAL_IMAGES, len(x_all) // 5)
-    x_train, x_val = x_all[:-n_val], x_all[-n_val:]
-    x_probe, y_probe = x_train[:cfg.probe_train], y_all[:-n_val][:cfg.probe_train]
+    (x_train, y_train), (x_val, _) = hold_out(VAL_IMAGES, x_all, y_all)
+    n_val = len(x_val)
+    x_probe, y_probe = x_train[:cfg.probe_train], y_train[:cfg.probe_train]
     x_test_u8, y_test = load_fashion_mnist("test", first=cfg.test_first)
     x_test = pixels(x_test_u8)
     noise = torch.rand(NOISE_IMAGES, 784, generator=ctx.rng("noise-images"))

@@ -38,7 +38,7 @@ from deepnotes.autoencoders.ae import (
     reconstruct_all,
     reconstruction_mse,
 )
-from deepnotes.data import load_fashion_mnist
+from deepnotes.data import hold_out, load_fashion_mnist
 from deepnotes.engine import fit
 from deepnotes.experiments.base import Claim, Result, experiment
 
@@ -80,8 +80,8 @@ def _train(ctx, cfg: Config, x_train, lr: float, phase: str) -> MLPAutoEncoder:
 def _measure(ctx, cfg: Config) -> tuple[dict, dict]:
     x_all, _ = load_fashion_mnist("train", first=cfg.train_first)
     x_all = pixels(x_all)
-    n_val = min(VAL_IMAGES, len(x_all) // 5)
-    x_train, x_val = x_all[:-n_val], x_all[-n_val:]
+    (x_train,), (x_val,) = hold_out(VAL_IMAGES, x_all)
+    n_val = len(x_val)
     x_test = pixels(load_fashion_mnist("test", first=cfg.test_first)[0])
     metrics: dict[str, float] = {"k": cfg.k, "train_images": len(x_train), "val_images": n_val,
                                  "test_images": len(x_test)}

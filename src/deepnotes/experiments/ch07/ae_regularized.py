@@ -58,7 +58,7 @@ from deepnotes.autoencoders.ae import (
     reconstruction_mse,
     sigmoid_jacobian_frobenius_sq,
 )
-from deepnotes.data import load_fashion_mnist
+from deepnotes.data import hold_out, load_fashion_mnist
 from deepnotes.engine import unwrap
 from deepnotes.experiments.base import Claim, Result, experiment
 
@@ -155,9 +155,9 @@ def _pick(weights, val_mse, plain_mse: float, slack: float) -> int | None:
 def _measure(ctx, cfg: Config) -> tuple[dict, dict, dict]:
     x_all, y_all = load_fashion_mnist("train", first=cfg.train_first)
     x_all = pixels(x_all)
-    n_val = min(VAL_IMAGES, len(x_all) // 5)
-    x_train, x_val = x_all[:-n_val], x_all[-n_val:]
-    x_probe, y_probe = x_train[:cfg.probe_train], y_all[:-n_val][:cfg.probe_train]
+    (x_train, y_train), (x_val, _) = hold_out(VAL_IMAGES, x_all, y_all)
+    n_val = len(x_val)
+    x_probe, y_probe = x_train[:cfg.probe_train], y_train[:cfg.probe_train]
     x_test_u8, y_test = load_fashion_mnist("test", first=cfg.test_first)
     x_test = pixels(x_test_u8)
     metrics: dict[str, float] = {"train_images": len(x_train), "val_images": n_val,

@@ -45,7 +45,7 @@ from deepnotes.autoencoders.wae import (
     squared_error,
     wae_mmd_penalty,
 )
-from deepnotes.data import load_fashion_mnist
+from deepnotes.data import hold_out, load_fashion_mnist
 from deepnotes.experiments.base import Claim, Result, experiment
 from deepnotes.metrics.generative import CNNFeatures, ReferenceStatistics
 from deepnotes.zoo import fashion_cnn, vae_fashion, wae_fashion
@@ -114,8 +114,8 @@ def _test_error(name: str, model, x: torch.Tensor) -> float:
 
 def run(cfg: Config, ctx) -> Result:
     x_all, _ = load_fashion_mnist("train", first=cfg.train_first or None)
-    n_val = min(VAL_IMAGES, len(x_all) // 5)
-    x_train, x_val = x_all[:-n_val], vae_fashion.prepare(x_all[-n_val:])
+    (x_train,), (x_val,) = hold_out(VAL_IMAGES, x_all)
+    n_val, x_val = len(x_val), vae_fashion.prepare(x_val)
     x_test_u8, _ = load_fashion_mnist("test", first=cfg.test_first or None)
     x_test = vae_fashion.prepare(x_test_u8)
     cnn, artifact = fashion_cnn.load(ctx.tier)  # recorded (name, tier, sha256) in the summary

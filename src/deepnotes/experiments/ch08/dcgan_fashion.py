@@ -84,8 +84,9 @@ def run(cfg: Config, ctx) -> Result:
     cnn, artifact = fashion_cnn.load(ctx.tier)
     features = CNNFeatures(cnn, artifact.sha256)
     n_fid = min(cfg.fid_n, len(x_test))
-    reference = ReferenceStatistics(features(x_test[:n_fid]))
-    reference_curve = ReferenceStatistics(features(x_test[:cfg.curve_n]))
+    test_features = features(x_test[:max(n_fid, cfg.curve_n)])  # one pass for both sets
+    reference = ReferenceStatistics(test_features[:n_fid])
+    reference_curve = ReferenceStatistics(test_features[:cfg.curve_n])
     name = gan_fashion.NAMES["conditional" if cfg.conditional else cfg.loss]
 
     # What the evaluations record is checkpointed with the networks (resume keeps it).
