@@ -19,7 +19,7 @@ def _tiny():
 
 def _ctx(tier="smoke", is_main=True):
     return SimpleNamespace(tier=tier, is_main=is_main, experiment="cnn-fashion", seed=3,
-                           config={"epochs": 2.0})
+                           config={"epochs": 2.0}, train_seconds=12.5)
 
 
 def test_round_trip_with_general_metadata(tmp_path):
@@ -43,6 +43,7 @@ def test_round_trip_with_general_metadata(tmp_path):
         loaded, art = artifacts.load_model("tiny-cnn", "smoke", root=tmp_path)
     assert used["artifacts"] == [{"name": "tiny-cnn", "tier": "smoke", "sha256": art.sha256}]
     assert isinstance(loaded, FashionCNN) and not loaded.training
+    assert art.train_seconds == 12.5  # the generative table reports each model's training time
     x = torch.randn(3, 1, 28, 28)
     torch.testing.assert_close(loaded(x), model(x), rtol=1e-5, atol=1e-5)
     assert sorted(p.name for p in (tmp_path / "tiny-cnn").iterdir()) == [

@@ -111,6 +111,13 @@ class Artifact:
     def metrics(self) -> dict[str, float]:
         return self.meta["metrics"]
 
+    @property
+    def train_seconds(self) -> float | None:
+        """Training wall time of the producing run (``None`` for artifacts saved before it
+        was recorded)."""
+        value = self.meta.get("train_seconds")
+        return None if value is None else float(value)
+
     def record(self) -> dict[str, str]:
         """What a consumer writes into its summary: name, tier, sha256."""
         return {"name": self.name, "tier": self.tier, "sha256": self.sha256}
@@ -151,6 +158,8 @@ def save_artifact(ctx: Any, name: str, model: torch.nn.Module, *,
     write_json(meta_path, {
         "name": name, "tier": ctx.tier, "format": FORMAT_VERSION,
         "experiment": ctx.experiment, "seed": ctx.seed, "config": config,
+        # wall time the producing run spent training so far (its ``ctx.steps`` loops)
+        "train_seconds": float(getattr(ctx, "train_seconds", 0.0)),
         "metrics": {k: float(v) for k, v in metrics.items()},
         "data": provenance.data_records(),
         "architecture": {"class": architecture["class"],
