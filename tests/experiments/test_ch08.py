@@ -304,3 +304,363 @@ def test_multimodal_completion_reports_spread_confidence_and_resumes_exactly(smo
     assert m["spread_regressor"] == 0.0 and m["spread_cgan"] > 0
     assert 0 < m["confidence_regressor"] <= 1 and 0 < m["confidence_cgan"] <= 1
     check_exact_resume("multimodal-completion", stop_at_step=11)  # inside the cGAN's 8 steps
+
+
+def test_generative_table_lists_every_model_and_knows_which_have_landed(smoke_runs):
+    from deepnotes.experiments.ch08 import generative_table as table
+    from deepnotes.experiments.registry import REGISTRY, producers
+
+    produced = set(producers(REGISTRY))
+    listed = {m.artifact for m in table.MODELS}
+    # AVAILABLE is exactly the listed models that a registered experiment produces: a model
+    # that lands cannot be left out, and none is scored that nobody trains.
+    assert set(table.AVAILABLE) == listed & produced
+    assert set(REGISTRY["generative-table"].requires) == {"cnn-fashion", *table.AVAILABLE}
+    _, summary = smoke_runs("generative-table")
+    m = summary["metrics"]
+    assert m["missing_models"] == len(listed - produced)
+    for name in table.AVAILABLE:
+        assert m[f"fid_{name}_mean"] > 0 and m[f"fid_{name}_std"] >= 0
+        assert m[f"train_seconds_{name}"] > 0  # recorded by the producing run's artifact
+    assert m["fid_floor_mean"] < m["fid_pca_mean"]
+    text = summary["samples"]["FID table"]
+    assert all(model.label in text for model in table.MODELS)
+    assert text.count("missing") == m["missing_models"]
+
+
+def test_generative_table_claims_fail_on_missing_models_and_rank_by_mean_fid():
+    from deepnotes.experiments.ch08 import generative_table as table
+
+    def row(artifact, fids):
+        model = next(x for x in table.MODELS if x.artifact == artifact)
+        return {"model": model, "fids": fids, "train_seconds": 1.0, "budget": "steps=10"}
+
+    baselines = {"floor": [5.0, 5.2], "pca": [90.0, 91.0]}
+    rows = [row("vae-fashion", [60.0, 62.0]), row("glo-fashion", [50.0, 50.0]),
+            row("glann-fashion", [40.0, 44.0]), {"model": table.MODELS[2], "fids": None}]
+    claims = {c.name: c for c in table.claims(rows, baselines)}
+    assert claims["glann_ranks_above_glo_and_vae"].value == 42.0 - 50.0
+    assert claims["glann_ranks_above_glo_and_vae"].holds
+    assert claims["every_model_above_the_floor"].value == 42.0 - 5.1
+    assert not claims["table_complete"].holds and claims["table_complete"].value == 1
+    text = table.table_text(rows, baselines, n=100, draws=2)
+    order = [text.index(label) for label in ("GLANN", "GLO (Gaussian fit)", "VAE", "DCGAN")]
+    assert order == sorted(order) and "missing" in text.splitlines()[-3]
+    del rows[2]  # GLANN missing: its ranking claim cannot hold
+    assert not {c.name: c for c in table.claims(rows, baselines)}[
+        "glann_ranks_above_glo_and_vae"].holds
+
+
+# --- pix2pix-edges (notes 8.18) ---------------------------------------------------------------
+def test_pix2pix_edges_smoke_reports_every_arm_costs_and_the_fixed_ranking(smoke_runs):
+    from deepnotes.experiments.ch08.pix2pix_edges import ARMS, RANK
+    from deepnotes.zoo import fashion_cnn
+
+    run_dir, summary = smoke_runs("pix2pix-edges")
+    claims = {c["name"]: c for c in summary["claims"]}
+    assert {n: c["source"] for n, c in claims.items()} == {
+        "l1_error_l1_at_most_l1_cgan": "project", "l1_error_l1_cgan_below_cgan": "project",
+        "fid_l1_cgan_below_l1": "notes", "l1_alone_blurrier": "project",
+        "patchgan_fid_below_full_image": "notes", "patchgan_sharper_than_full_image": "notes",
+        "patchgan_fewer_parameters": "project", "patchgan_fewer_multiply_adds": "notes"}
+    assert all(c["threshold"] == RANK for c in claims.values())
+    m = summary["metrics"]
+    for arm in ARMS:
+        k = arm.replace("-", "_")
+        assert 0 < m[f"l1_error_{k}"] < 1 and m[f"fid_{k}"] > 0 and m[f"sharpness_{k}"] > 0
+    assert m["patch_receptive_field"] == 10 and m["eval_n"] == 200
+    # Machine-independent costs: fewer weights, the same multiply-adds (a 1x1 head over the
+    # 7x7 map costs what a linear layer over it does).
+    assert m["d_parameters_patch"] < m["d_parameters_full"]
+    assert m["d_multiply_adds_patch"] == m["d_multiply_adds_full"]
+    assert claims["patchgan_fewer_parameters"]["holds"]
+    assert 0 < m["edge_fraction"] < 0.5
+    assert fashion_cnn.load("smoke")[1].record() in summary["artifacts"]
+    assert (run_dir / "figures" / "translations.png").is_file()
+
+
+def test_pix2pix_edges_resumes_exactly(check_exact_resume):
+    # Both optimizers, both learning-rate schedules (decaying from step 3 of 6) and the step
+    # counter: the smoke tier trains 4 arms of 6 steps; step 15 stops the third (L1 + cGAN)
+    # in its decay, and the finished arms are restored, not retrained.
+    check_exact_resume("pix2pix-edges", stop_at_step=15)
+
+
+# --- wgan-critic, wgan-gp-fashion (notes 8.17) -------------------------------------------------
+def test_wgan_critic_smoke_compares_with_the_exact_emd_and_resumes_exactly(smoke_runs,
+                                                                          check_exact_resume):
+    from deepnotes.experiments.ch08.wgan_critic import (
+        CLIP_PILE_MIN,
+        DIMS,
+        GP_NORM_DEVIATION_MAX,
+        GP_WEIGHT,
+        W1_REL_ERROR_MAX,
+    )
+
+    _, summary = smoke_runs("wgan-critic")
+    assert [(c["name"], c["op"], c["threshold"], c["source"]) for c in summary["claims"]] == [
+        ("critic_w1_matches_emd_1d", "<=", W1_REL_ERROR_MAX, "notes"),
+        ("critic_w1_matches_emd_2d", "<=", W1_REL_ERROR_MAX, "notes"),
+        ("clipped_weights_pile_at_bounds", ">=", CLIP_PILE_MIN, "project"),
+        ("gp_gradient_norm_near_one", "<=", GP_NORM_DEVIATION_MAX, "project")]
+    m = summary["metrics"]
+    for d in DIMS:
+        exact = m[f"w1_exact_{d}d"]
+        assert exact > 0 and m[f"w1_overestimate_predicted_{d}d"] == exact / (2 * GP_WEIGHT)
+        assert m[f"w1_rel_error_gp_{d}d"] == abs(m[f"w1_gp_{d}d"] - exact) / exact
+        assert 0 <= m[f"fraction_at_clip_init_{d}d"] <= 0.2  # starts uniform in [-c, c]
+        assert 0 <= m[f"fraction_at_clip_{d}d"] <= 1
+    # Four critic loops of 20 steps: step 50 interrupts the third (the 2-D GP critic).
+    check_exact_resume("wgan-critic", stop_at_step=50)
+
+
+def test_wgan_gp_fashion_smoke_saves_the_generator_and_records_critic_and_fid_curves(
+        smoke_runs):
+    import torch
+
+    from deepnotes.generative.dcgan import DCGANGenerator
+    from deepnotes.zoo import fashion_cnn, wgan_fashion
+
+    _, summary = smoke_runs("wgan-gp-fashion")
+    claims = {c["name"]: c["source"] for c in summary["claims"]}
+    assert claims == {"fid_beats_pca_baseline": "project", "critic_loss_tracks_fid": "notes"}
+    m = summary["metrics"]
+    assert m["critic_steps"] == 2 * m["steps"] == 16 and m["curve_points"] == 4
+    assert {"fid_curve_step2", "critic_w1_step8"} <= set(m)
+    assert m["fid_ratio_to_pca"] == m["fid"] / m["fid_pca_gaussian"]
+    assert -1 <= m["spearman_critic_w1_vs_fid"] <= 1
+    assert fashion_cnn.load("smoke")[1].record() in summary["artifacts"]
+    g, artifact = wgan_fashion.load(wgan_fashion.NAME, "smoke")
+    assert isinstance(g, DCGANGenerator) and artifact.metrics["fid"] == m["fid"]
+    assert wgan_fashion.sample(g, torch.zeros(2, g.latent)).shape == (2, 1, 28, 28)
+
+
+def test_wgan_gp_fashion_resumes_exactly(check_exact_resume):
+    # Both Adams, the EMA generator, the critic-W1 window and the step counter (smoke: 8 steps,
+    # 2 critic steps each; step 5 falls between two evaluations).
+    check_exact_resume("wgan-gp-fashion", stop_at_step=5)
+
+
+def test_mode_collapse_wgan_gp_arm_resumes_exactly_with_its_schedules(smoke_runs,
+                                                                     check_exact_resume):
+    _, summary = smoke_runs("mode-collapse")
+    claims = {c["name"]: c["source"] for c in summary["claims"]}
+    assert claims["wgan_gp_covers_all_modes"] == "notes"
+    assert claims["wgan_gp_high_quality"] == "project"
+    m = summary["metrics"]
+    assert m["min_modes_wgan_gp"] == min(m[f"modes_wgan_gp_s{i}"] for i in range(int(m["seeds"])))
+    # Smoke: three loops of 40 rounds, then WGAN-GP's 20 (2 critic steps each, both Adams and
+    # both linear lr decays in the checkpoint); step 130 interrupts the WGAN-GP loop.
+    check_exact_resume("mode-collapse", stop_at_step=130)
+
+
+# --- cyclegan-fashion (notes 8.8) -------------------------------------------------------------
+def test_cyclegan_fashion_smoke_reports_both_directions_and_their_baselines(smoke_runs):
+    import pytest
+
+    from deepnotes.zoo import fashion_cnn
+
+    run_dir, summary = smoke_runs("cyclegan-fashion")
+    claims = {c["name"]: c["source"] for c in summary["claims"]}
+    assert claims == {"cycle_l1_low": "notes", "translated_to_target_domain": "notes",
+                      "target_rate_beats_identity": "project", "shape_kept": "notes",
+                      "shape_follows_its_source": "project"}
+    m = summary["metrics"]
+    assert m["cycle_l1"] == pytest.approx((m["cycle_l1_g"] + m["cycle_l1_f"]) / 2)
+    assert m["target_rate_min"] == min(m["target_rate_g"], m["target_rate_f"])
+    assert m["silhouette_iou_gain"] == pytest.approx(m["silhouette_iou"] - m["unpaired_iou"])
+    for key in ("target_rate_g", "identity_target_rate_f", "silhouette_iou_g", "unpaired_iou_f"):
+        assert 0 <= m[key] <= 1
+    # Smoke: pools of 20 fill after 3 steps of 8; the linear decay runs over the last 6 of 12.
+    assert m["pool_x_size"] == m["pool_y_size"] == 20
+    assert m["final_lr"] == pytest.approx(2e-4 / 7)
+    assert summary["artifacts"] == [fashion_cnn.load("smoke")[1].record()]
+    assert (run_dir / "figures" / "translations.png").is_file()
+
+
+def test_cyclegan_fashion_resumes_exactly(check_exact_resume):
+    # Both Adams, both linear decays (active from step 6), both full image pools (contents and
+    # random streams) and the step counter; smoke: 12 steps.
+    check_exact_resume("cyclegan-fashion", stop_at_step=9)
+
+
+# --- glann-fashion (notes 8.12, 8.13) ----------------------------------------------------------
+def test_glann_fashion_smoke_publishes_both_samplers_and_counts_search_flops(smoke_runs):
+    import torch
+
+    from deepnotes.generative.glo import GLANNSampler, GLOSampler, nn_search_flops
+    from deepnotes.zoo import fashion_cnn, glo_fashion
+
+    run_dir, summary = smoke_runs("glann-fashion")
+    claims = {c["name"]: c for c in summary["claims"]}
+    assert {n: (c["source"], c["op"], c["threshold"]) for n, c in claims.items()} == {
+        "glann_beats_glo_gaussian": ("project", "<", 1.0),
+        "latent_search_cheaper": ("notes", "<=", 0.125),
+        "flop_formula_matches_torch_counter": ("project", "<=", 0.0)}
+    assert claims["latent_search_cheaper"]["holds"]
+    assert claims["flop_formula_matches_torch_counter"]["holds"]
+    m = summary["metrics"]
+    assert m["fid_n"] == 200 and m["fid_glann"] > 0 and m["fid_glo_gaussian"] > 0
+    assert m["fid_ratio_glann_to_glo"] == m["fid_glann"] / m["fid_glo_gaussian"]
+    assert m["search_flops_latent"] == 8 * nn_search_flops(64, 256, 64)  # smoke: 8 steps
+    assert m["code_norm_max_deviation"] < 1e-5  # every code on the unit sphere
+    assert fashion_cnn.load("smoke")[1].record() in summary["artifacts"]
+    for name, cls in (("glo-fashion", GLOSampler), ("glann-fashion", GLANNSampler)):
+        model, artifact = glo_fashion.load(name, "smoke")
+        assert isinstance(model, cls) and artifact.metrics["fid_glann"] == m["fid_glann"]
+        images = glo_fashion.sample(model, 5, torch.Generator().manual_seed(0))
+        assert images.shape == (5, 1, 28, 28) and 0 <= float(images.min()) <= float(
+            images.max()) <= 1
+    assert (run_dir / "figures" / "samples.png").is_file()
+
+
+def test_glann_fashion_resumes_exactly(check_exact_resume):
+    check_exact_resume("glann-fashion", stop_at_step=7)  # inside GLO (12 steps)
+    check_exact_resume("glann-fashion", stop_at_step=16)  # inside IMLE (8 steps after GLO)
+
+
+# --- dip-fitting, dip-denoise (notes 8.14.2) ---------------------------------------------------
+def test_dip_fitting_smoke_fits_four_targets_from_one_initialization(smoke_runs):
+    from deepnotes.experiments.ch08.dip_fitting import MIN_RATIO, TARGETS
+
+    _, summary = smoke_runs("dip-fitting")
+    m = summary["metrics"]
+    assert [(c["name"], c["op"], c["threshold"], c["source"]) for c in summary["claims"]] == [
+        ("image_fitted_fastest", ">", MIN_RATIO, "notes"),
+        ("noisy_image_before_structureless", ">", MIN_RATIO, "project"),
+        ("noise_fitted_slowest", ">", MIN_RATIO, "project")]
+    for name in TARGETS:
+        assert 0 < m[f"mse_last_{name}"] < 1 and m[f"variance_{name}"] > 0
+    # uniform noise has the variance of U(0, 1) up to sampling; shuffling keeps the histogram
+    assert abs(m["variance_uniform"] - 1 / 12) < 0.03
+    assert abs(m["variance_shuffled"] - m["variance_image"]) <= 1e-12
+
+
+def test_dip_fitting_targets_come_from_their_own_streams():
+    import torch
+
+    from deepnotes.experiments.ch08.dip_fitting import targets
+
+    class Ctx:
+        def rng(self, name, index=0):
+            return torch.Generator().manual_seed(len(name) + index)
+
+    t = targets(Ctx(), 16)
+    assert sorted(t["shuffled"].flatten().tolist()) == sorted(t["image"].flatten().tolist())
+    assert not torch.equal(t["shuffled"], t["image"])
+    noise = t["image_noise"] - t["image"]
+    assert abs(float(noise.std()) - 25 / 255) < 0.03
+
+
+def test_dip_denoise_smoke_reports_peak_stop_and_nlm(smoke_runs):
+    from deepnotes.experiments.ch08.dip_denoise import MAX_NLM_GAP, MAX_STOP_GAP
+
+    _, summary = smoke_runs("dip-denoise")
+    m = summary["metrics"]
+    claims = {c["name"]: c for c in summary["claims"]}
+    assert {k: (c["source"], c["op"]) for k, c in claims.items()} == {
+        "peak_psnr": ("project", ">="), "psnr_falls_after_peak": ("notes", ">="),
+        "early_stop_near_oracle": ("project", "<="),
+        "early_stop_within_nlm": ("project", "<=")}
+    assert claims["early_stop_near_oracle"]["threshold"] == MAX_STOP_GAP
+    assert claims["early_stop_within_nlm"]["threshold"] == MAX_NLM_GAP
+    assert 0 <= m["peak_iteration"] < m["iterations"] and m["psnr_peak"] >= m["psnr_last"]
+    assert m["psnr_peak"] >= m["psnr_stop"] and m["stop_seconds"] >= 0
+    assert 19 < m["psnr_noisy"] < 21.5 and m["psnr_nlm"] > m["psnr_noisy"]
+
+
+# --- glow-fashion (notes 8.11) ----------------------------------------------------------------
+def test_glow_fashion_smoke_scores_bits_per_dim_and_publishes_a_loadable_flow(smoke_runs):
+    import torch
+
+    from deepnotes.generative.flows import ActNorm, Glow
+    from deepnotes.zoo import fashion_cnn, glow_fashion
+
+    _, summary = smoke_runs("glow-fashion")
+    claims = {c["name"]: c for c in summary["claims"]}
+    assert {n: c["source"] for n, c in claims.items()} == {
+        "test_bits_per_dim": "project", "beats_histogram_baseline": "project",
+        "low_temperature_more_confident": "project", "log_det_matches_autograd": "project"}
+    assert claims["log_det_matches_autograd"]["holds"]
+    m = summary["metrics"]
+    assert m["num_dims"] == 784 and m["fid_n"] == 200 and 0 < m["test_bits_per_dim"] < 16
+    assert 0 < m["histogram_bits_per_dim"] < 8
+    assert {f"fid_T{t}" for t in ("0.5", "0.7", "0.85", "1")} <= set(m)
+    assert fashion_cnn.load("smoke")[1].record() in summary["artifacts"]
+    model, artifact = glow_fashion.load("glow-fashion", "smoke")
+    assert isinstance(model, Glow) and artifact.metrics["test_bits_per_dim"] == m[
+        "test_bits_per_dim"]
+    assert all(bool(a.initialized) for a in model.modules() if isinstance(a, ActNorm))
+    images = glow_fashion.sample(model, 10, 0.7, torch.Generator().manual_seed(0))
+    assert images.shape == (10, 1, 28, 28) and 0 <= images.min() and images.max() <= 1
+    assert torch.equal((images * 255).round() / 255, images)  # uint8 grey levels
+
+
+def test_glow_fashion_resumes_exactly(check_exact_resume):
+    # Model (ActNorm's initialized flags included), Adam and the warm-up come back (6 steps).
+    check_exact_resume("glow-fashion", stop_at_step=3)
+
+
+# --- generative-prior-cs (notes 8.16) ----------------------------------------------------------
+def test_generative_prior_cs_reports_every_method_and_task_and_resumes_exactly(
+        smoke_runs, check_exact_resume):
+    _, summary = smoke_runs("generative-prior-cs")
+    claims = {c["name"]: c["source"] for c in summary["claims"]}
+    assert claims == {"vae_prior_halves_lasso_error_small_m": "project",
+                      "dcgan_prior_halves_lasso_error_small_m": "project"}
+    m = summary["metrics"]
+    for task in ("m10", "m50", "inpaint"):
+        for method in ("vae", "dcgan", "lasso_pixel", "lasso_dct"):
+            assert 0 <= m[f"mse_{method}_{task}"] < 1
+    assert m["lambda_vae_m10"] in (1e-3, 1e-2, 1e-1, 1.0, 10.0)
+    assert m["alpha_lasso_dct_m50"] in (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
+    assert m["mse_hole_lasso_pixel_inpaint"] > m["mse_lasso_pixel_inpaint"]  # the hole is worst
+    assert {a["name"] for a in summary["artifacts"]} >= {"vae-fashion", "dcgan-fashion"}
+    check_exact_resume("generative-prior-cs", stop_at_step=1)  # after the first of 3 tasks
+
+
+# --- dncnn-denoiser, pnp-deblur (notes 8.15) ----------------------------------------------------
+def test_dncnn_denoiser_smoke_publishes_a_loadable_denoiser_and_compares_tv_nlm(smoke_runs):
+    from deepnotes.zoo import dncnn
+
+    _, summary = smoke_runs("dncnn-denoiser")
+    model, artifact = dncnn.load("smoke")
+    assert not set(artifact.extra["photos"]) & {"camera", "astronaut", "coffee"}
+    m = summary["metrics"]
+    for method in ("noisy", "dncnn", "tv", "nlm"):
+        assert 0 < m[f"psnr_{method}_camera"] < 60
+    assert m["parameters"] == sum(p.numel() for p in model.parameters())
+    claims = {c["name"]: c["source"] for c in summary["claims"]}
+    assert claims == {"dncnn_denoises": "project", "dncnn_beats_tv": "project"}
+
+
+def test_dncnn_denoiser_resumes_exactly(check_exact_resume):
+    check_exact_resume("dncnn-denoiser", stop_at_step=2)
+
+
+def test_pnp_deblur_smoke_searches_equal_grids_and_logs_admm_residuals(smoke_runs):
+    from deepnotes.zoo import dncnn
+
+    run_dir, summary = smoke_runs("pnp-deblur")
+    _, artifact = dncnn.load("smoke")
+    assert artifact.record() in summary["artifacts"]
+    m = summary["metrics"]
+    methods = ("wiener", "tikhonov", "pnp", "red", "pnp_tv", "pnp_nlm")
+    for method in methods:  # the same number of grid values for every method
+        grid = [m[f"psnr_{method}_grid{j}"] for j in range(int(m["grid"]))]
+        assert m[f"psnr_{method}"] == max(grid) and f"psnr_{method}_grid{int(m['grid'])}" not in m
+    assert m["pnp_primal_ratio"] == m["pnp_primal_last"] / m["pnp_primal_first"]
+    assert 0 <= m["jacobian_asymmetry_patch"] and 0 <= m["jacobian_asymmetry_probes"]
+    claims = {c["name"]: c["source"] for c in summary["claims"]}
+    assert claims == {"pnp_beats_classical": "project", "pnp_beats_wiener_by_1db": "project",
+                      "red_beats_classical": "project", "red_beats_wiener_by_1db": "project",
+                      "admm_residual_decreases": "project"}
+    assert {"sensitivity.png", "admm_residuals.png", "restorations.png"} <= {
+        p.name for p in (run_dir / "figures").iterdir()}
+
+
+def test_dip_experiments_resume_exactly(check_exact_resume):
+    # The network, Adam, the EMA output and the curves (the fit's state) come back: inside
+    # dip-denoise's single fit (12 steps) and inside dip-fitting's second target (8 each).
+    check_exact_resume("dip-denoise", stop_at_step=7)
+    check_exact_resume("dip-fitting", stop_at_step=13)

@@ -9,7 +9,11 @@ noise drawn on the CPU from ``generator``. Each entry knows how its model sample
 * ``wae-fashion``: the same from the WAE-MMD's decoder;
 * ``dcgan-fashion`` / ``lsgan-fashion``: ``G(z)`` in eval mode, tanh output mapped to [0, 255];
 * ``cgan-fashion``: the same with the requested classes cycling 0..9, so that every class is
-  asked for equally often (the unconditional marginal of a balanced dataset).
+  asked for equally often (the unconditional marginal of a balanced dataset);
+* ``wgan-gp-fashion``: the WGAN-GP's DCGAN generator, like the GANs;
+* ``glow-fashion``: the flow's samples at temperature 1 (the model's own density);
+* ``glo-fashion`` / ``glann-fashion``: GLO's generator on codes from the Gaussian fitted to
+  its training codes, and GLANN's noise -> code mapping followed by the same generator.
 """
 
 from __future__ import annotations
@@ -21,7 +25,14 @@ import torch
 from deepnotes.autoencoders.vae import sample_images
 from deepnotes.autoencoders.wae import decode_prior
 from deepnotes.generative.dcgan import to_uint8
-from deepnotes.zoo import gan_fashion, vae_fashion, wae_fashion
+from deepnotes.zoo import (
+    gan_fashion,
+    glo_fashion,
+    glow_fashion,
+    vae_fashion,
+    wae_fashion,
+    wgan_fashion,
+)
 from deepnotes.zoo.artifacts import Artifact
 
 Sampler = Callable[[int, torch.Generator], torch.Tensor]
@@ -61,12 +72,36 @@ def _gan(name: str, tier: str) -> tuple[Sampler, Artifact]:
     return _batched(draw), artifact
 
 
+def _wgan(tier: str) -> tuple[Sampler, Artifact]:
+    generator, artifact = wgan_fashion.load(wgan_fashion.NAME, tier)
+    latent = generator.architecture["kwargs"]["latent"]
+
+    def draw(n: int, g: torch.Generator) -> torch.Tensor:
+        z = torch.randn(n, latent, generator=g)
+        return to_uint8(gan_fashion.sample(generator, z)).reshape(-1, 28, 28)
+    return _batched(draw), artifact
+
+
+def _glow(tier: str) -> tuple[Sampler, Artifact]:
+    model, artifact = glow_fashion.load(glow_fashion.NAME, tier)
+    return (lambda n, g: unit_to_uint8(glow_fashion.sample(model, n, 1.0, g))), artifact
+
+
+def _glo(name: str, tier: str) -> tuple[Sampler, Artifact]:
+    model, artifact = glo_fashion.load(name, tier)
+    return (lambda n, g: unit_to_uint8(glo_fashion.sample(model, n, g))), artifact
+
+
 LOADERS: dict[str, Callable[[str], tuple[Sampler, Artifact]]] = {
     "vae-fashion": _vae,
     "wae-fashion": _wae,
     "dcgan-fashion": lambda tier: _gan("dcgan-fashion", tier),
     "lsgan-fashion": lambda tier: _gan("lsgan-fashion", tier),
     "cgan-fashion": lambda tier: _gan("cgan-fashion", tier),
+    wgan_fashion.NAME: _wgan,
+    glow_fashion.NAME: _glow,
+    glo_fashion.NAMES["glo"]: lambda tier: _glo(glo_fashion.NAMES["glo"], tier),
+    glo_fashion.NAMES["glann"]: lambda tier: _glo(glo_fashion.NAMES["glann"], tier),
 }
 
 
