@@ -342,13 +342,13 @@ def test_generative_table_claims_fail_on_missing_models_and_rank_by_mean_fid():
     assert claims["glann_ranks_above_glo_and_vae"].value == 42.0 - 50.0
     assert claims["glann_ranks_above_glo_and_vae"].holds
     assert claims["every_model_above_the_floor"].value == 42.0 - 5.1
-    assert not claims["table_complete"].holds and claims["table_complete"].value == 1
     text = table.table_text(rows, baselines, n=100, draws=2)
     order = [text.index(label) for label in ("GLANN", "GLO (Gaussian fit)", "VAE", "DCGAN")]
     assert order == sorted(order) and "missing" in text.splitlines()[-3]
-    del rows[2]  # GLANN missing: its ranking claim cannot hold
-    assert not {c.name: c for c in table.claims(rows, baselines)}[
-        "glann_ranks_above_glo_and_vae"].holds
+    for gone in (2, 0):  # GLANN, then the VAE missing: the ranking claim cannot hold
+        partial = [r for k, r in enumerate(rows) if k != gone]
+        assert not {c.name: c for c in table.claims(partial, baselines)}[
+            "glann_ranks_above_glo_and_vae"].holds
 
 
 # --- pix2pix-edges (notes 8.18) ---------------------------------------------------------------
@@ -430,7 +430,7 @@ def test_wgan_gp_fashion_smoke_saves_the_generator_and_records_critic_and_fid_cu
     assert m["fid_ratio_to_pca"] == m["fid"] / m["fid_pca_gaussian"]
     assert -1 <= m["spearman_critic_w1_vs_fid"] <= 1
     assert fashion_cnn.load("smoke")[1].record() in summary["artifacts"]
-    g, artifact = wgan_fashion.load(wgan_fashion.NAME, "smoke")
+    g, artifact = wgan_fashion.load("smoke")
     assert isinstance(g, DCGANGenerator) and artifact.metrics["fid"] == m["fid"]
     assert wgan_fashion.sample(g, torch.zeros(2, g.latent)).shape == (2, 1, 28, 28)
 
@@ -587,7 +587,7 @@ def test_glow_fashion_smoke_scores_bits_per_dim_and_publishes_a_loadable_flow(sm
     assert 0 < m["histogram_bits_per_dim"] < 8
     assert {f"fid_T{t}" for t in ("0.5", "0.7", "0.85", "1")} <= set(m)
     assert fashion_cnn.load("smoke")[1].record() in summary["artifacts"]
-    model, artifact = glow_fashion.load("glow-fashion", "smoke")
+    model, artifact = glow_fashion.load("smoke")
     assert isinstance(model, Glow) and artifact.metrics["test_bits_per_dim"] == m[
         "test_bits_per_dim"]
     assert all(bool(a.initialized) for a in model.modules() if isinstance(a, ActNorm))
@@ -647,8 +647,11 @@ def test_pnp_deblur_smoke_searches_equal_grids_and_logs_admm_residuals(smoke_run
     m = summary["metrics"]
     methods = ("wiener", "tikhonov", "pnp", "red", "pnp_tv", "pnp_nlm")
     for method in methods:  # the same number of grid values for every method
-        grid = [m[f"psnr_{method}_grid{j}"] for j in range(int(m["grid"]))]
-        assert m[f"psnr_{method}"] == max(grid) and f"psnr_{method}_grid{int(m['grid'])}" not in m
+        grid = [m[f"psnr_{method}_grid{j}"] for j in range(int(m["grid"]))]  # validation
+        assert f"psnr_{method}_grid{int(m['grid'])}" not in m
+        # the parameter is the validation argmax; the reported PSNR is the test photos'
+        assert m[f"{method}_best_index"] == grid.index(max(grid))
+        assert m[f"psnr_{method}"] == m[f"psnr_{method}_camera"]  # smoke: one test photo
     assert m["pnp_primal_ratio"] == m["pnp_primal_last"] / m["pnp_primal_first"]
     assert 0 <= m["jacobian_asymmetry_patch"] and 0 <= m["jacobian_asymmetry_probes"]
     claims = {c["name"]: c["source"] for c in summary["claims"]}

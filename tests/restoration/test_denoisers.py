@@ -4,7 +4,8 @@ test photo."""
 import pytest
 import torch
 
-from deepnotes.restoration.denoisers import DnCNN, as_denoiser, sample_patches, training_images
+from deepnotes.restoration.denoisers import DnCNN, as_denoiser, sample_patches
+from deepnotes.zoo.dncnn import training_images
 
 
 def test_dncnn_keeps_the_shape_and_subtracts_its_predicted_noise():

@@ -456,6 +456,10 @@ class Glow(nn.Module):
                generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` samples in the unit range (not clipped): :meth:`postprocess` of
         ``f^{-1}(z)``, ``z ~ N(0, T^2 I)`` drawn on the CPU from ``generator``."""
+        if any(not bool(m.initialized) for m in self.modules() if isinstance(m, ActNorm)):
+            raise ValueError("this Glow has never seen data: its ActNorm layers initialize "
+                             "from the first batch; train it, run a forward pass on data, or "
+                             "load a trained state_dict before sampling")
         z = torch.randn(n, self.num_dims, generator=generator) * temperature
         p = next(self.parameters())
         return self.postprocess(self.inverse(z.to(device=p.device, dtype=p.dtype)))

@@ -1,5 +1,6 @@
 """A small DnCNN-style denoiser (Zhang et al. 2017) for Plug-and-Play and RED (notes 8.15),
-and its training on Gaussian-noise patches of the *training* photographs only.
+and the patch sampler its training uses (the training loop, on the *training* photographs
+only, is :func:`deepnotes.zoo.dncnn.train`).
 
 The network takes the noisy image and a constant noise-level map (FFDNet's input; so one
 network serves every σ and PnP can set its strength ``sqrt(β/λ)``), runs
@@ -10,14 +11,10 @@ conv-ReLU, ``depth − 2`` × conv-BN-ReLU, conv, and predicts the noise: ``D(y)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-
-from deepnotes.data.photos import TEST_PHOTOS, load_photo
 
 
 class DnCNN(nn.Module):
@@ -73,33 +70,6 @@ def as_denoiser(model: DnCNN):
     return denoise
 
 
-@dataclass(frozen=True)
-class Recipe:
-    """Architecture and training recipe (an experiment's config supplies it)."""
-
-    features: int = 24
-    depth: int = 6
-    steps: int = 1200
-    batch_size: int = 16
-    patch: int = 32
-    lr: float = 2e-3
-    sigma_min: float = 1.0 / 255
-    sigma_max: float = 40.0 / 255
-    photos: tuple[str, ...] = ("chelsea", "rocket", "brick", "grass", "gravel", "moon",
-                               "coins", "clock", "horse", "hubble_deep_field")
-    log_every: int = 25
-
-
-def training_images(photos: tuple[str, ...]) -> list[torch.Tensor]:
-    """The grey training photographs ``(1, H, W)``; a test photo is refused."""
-    leaked = sorted(set(photos) & set(TEST_PHOTOS))
-    if leaked:
-        raise ValueError(f"denoisers never train on test photos, got {leaked}")
-    if not photos:
-        raise ValueError("need at least one training photo")
-    return [load_photo(name, grey=True, split="train") for name in photos]
-
-
 def sample_patches(images: list[torch.Tensor], count: int, patch: int,
                    generator: torch.Generator) -> torch.Tensor:
     """``count`` random ``patch × patch`` crops, uniform over images then positions, with
@@ -116,31 +86,3 @@ def sample_patches(images: list[torch.Tensor], count: int, patch: int,
         crop = torch.rot90(crop, turns, dims=(-2, -1))
         out.append(crop.flip(-1) if flip % 2 else crop)
     return torch.stack(out)
-
-
-def train(ctx: Any, recipe: Recipe, phase: str = "train") -> DnCNN:
-    """Train the DnCNN on Gaussian noise (σ uniform in [sigma_min, sigma_max]) over patches of
-    ``recipe.photos`` (training photos only) with Adam and a cosine schedule; MSE on the
-    predicted noise. Returns the model in eval mode."""
-    images = training_images(recipe.photos)
-    ctx.manual_seed(f"init-{phase}")
-    model = DnCNN(1, recipe.features, recipe.depth)
-    optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, recipe.steps)
-    track = {"model": model, "optimizer": optimizer, "scheduler": scheduler}
-    model.train()
-    for step in ctx.steps(recipe.steps, track=track, phase=phase, log_every=recipe.log_every):
-        g = ctx.rng(f"patches-{phase}", step)
-        clean = sample_patches(images, recipe.batch_size, recipe.patch, g)
-        sigma = recipe.sigma_min + (recipe.sigma_max - recipe.sigma_min) * torch.rand(
-            recipe.batch_size, generator=g)
-        noise = torch.randn(clean.shape, generator=g) * sigma.reshape(-1, 1, 1, 1)
-        loss = F.mse_loss(model.residual(clean + noise, sigma), noise)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        ctx.log(step, phase=phase, loss=loss.item(),
-                psnr=float(-10 * torch.log10(loss.detach().clamp_min(1e-12))))
-    model.eval()
-    return model

@@ -224,6 +224,10 @@ class DIPFit:
         self.net.train()
         z = self.z
         if self.reg_noise_std > 0:
+            if generator is None:
+                raise ValueError("input-noise regularization needs a torch.Generator for its "
+                                 "draws (e.g. ctx.rng('dip-input-noise', step)), so that runs "
+                                 "reproduce and resume exactly")
             eps = torch.randn(z.shape, generator=generator)
             z = z + self.reg_noise_std * eps.to(z.device)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.autocast):

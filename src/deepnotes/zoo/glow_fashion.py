@@ -122,7 +122,7 @@ def save(ctx: Any, model: Glow, metrics: dict[str, float], n_bits: int = 8) -> N
                          "sample": "deepnotes.zoo.glow_fashion.sample: images in [0, 1]"})
 
 
-def load(name: str = NAME, tier: str = "quick") -> tuple[Glow, Artifact]:
+def load(tier: str) -> tuple[Glow, Artifact]:
     """The trained flow of ``tier`` in eval mode and its artifact (recorded in the run).
     Its ActNorm layers come back initialized (the flag is in the weights)."""
-    return load_model(name, tier)
+    return load_model(NAME, tier)

@@ -73,7 +73,7 @@ def _gan(name: str, tier: str) -> tuple[Sampler, Artifact]:
 
 
 def _wgan(tier: str) -> tuple[Sampler, Artifact]:
-    generator, artifact = wgan_fashion.load(wgan_fashion.NAME, tier)
+    generator, artifact = wgan_fashion.load(tier)
     latent = generator.architecture["kwargs"]["latent"]
 
     def draw(n: int, g: torch.Generator) -> torch.Tensor:
@@ -83,7 +83,7 @@ def _wgan(tier: str) -> tuple[Sampler, Artifact]:
 
 
 def _glow(tier: str) -> tuple[Sampler, Artifact]:
-    model, artifact = glow_fashion.load(glow_fashion.NAME, tier)
+    model, artifact = glow_fashion.load(tier)
     return (lambda n, g: unit_to_uint8(glow_fashion.sample(model, n, 1.0, g))), artifact
 
 

@@ -127,6 +127,6 @@ def save(ctx: Any, generator: DCGANGenerator, metrics: dict[str, float]) -> None
     gan_fashion.save(ctx, NAME, generator, metrics)
 
 
-def load(name: str = NAME, tier: str = "quick") -> tuple[DCGANGenerator, Artifact]:
+def load(tier: str) -> tuple[DCGANGenerator, Artifact]:
     """A trained generator in eval mode and its artifact (recorded in the run)."""
-    return gan_fashion.load(name, tier)
+    return gan_fashion.load(NAME, tier)
