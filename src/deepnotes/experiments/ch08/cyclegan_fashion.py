@@ -46,9 +46,9 @@ pools (their contents and random streams) and the step counter are checkpointed.
 Quick tier calibrated on an Intel Xeon (Sapphire Rapids class, AMX), 2 threads, bf16 autocast,
 batch 32 per domain: about 89 ms per step in the run (900 steps, 80-84 s of training, 88-92 s
 wall in development; the fresh-clone chapter report measured 130.6 s wall, over the 120 s
-flagship cap, so the quick tier now runs 800 steps); a micro-benchmark gave 74 ms at width 8 with the identity loss, 65 ms at width 12
-without it, 140 ms at width 16 with three residual blocks and the identity loss, 210 ms of
-that in fp32.
+flagship cap, so the quick tier now runs 800 steps); a micro-benchmark gave 74 ms at width
+8 with the identity loss, 65 ms at width 12 without it, 140 ms at width 16 with three
+residual blocks and the identity loss, 210 ms of that in fp32.
 """
 
 from __future__ import annotations
